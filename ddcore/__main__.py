@@ -1,0 +1,5 @@
+"""``python -m ddcore`` is ``dd``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,187 @@
+"""RunContext: everything a hook may use during a run, so hooks never read globals.
+
+It carries the device, seeded generators, the cache, a progress/logging sink, each active
+stage's options, the output folder, the checkpoint/resume facility and the run-scoped
+loss-weighting calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import torch
+
+from .atomic import atomic_path
+from .cache import Cache
+from .errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import BaseModel
+
+    from .artifact import DistilledSet
+    from .components import MatchingTerms, PixelGradients
+    from .data.base import RealData
+    from .plugins import PluginManager
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` takes CUDA when present, else the CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but PyTorch sees no GPU; use --device auto or cpu.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu or cuda[:N].") from None
+
+
+def derive_seed(seed: int, *parts: Any) -> int:
+    """A 63-bit seed derived from the run seed and names, so streams never overlap by accident."""
+    blob = json.dumps([seed, *map(str, parts)]).encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class RunContext:
+    """Passed to every call hook and component."""
+
+    device: torch.device
+    seed: int
+    out_dir: Path
+    cache: Cache
+    options: dict[str, BaseModel] = field(default_factory=dict)
+    active_plugins: list[str] = field(default_factory=list)
+    plugin_manager: PluginManager | None = None
+    stage: str = ""
+    stage_index: int = 0
+    quiet: bool = False
+    _generators: dict[str, torch.Generator] = field(default_factory=dict, repr=False)
+
+    # --- options and randomness -----------------------------------------------------------
+
+    def options_for(self, stage: str) -> Any:
+        """The validated options model of ``stage`` (defaults when the user set nothing)."""
+        if stage not in self.options:
+            raise KeyError(f"stage {stage!r} registered no options or is not in this run")
+        return self.options[stage]
+
+    def generator(self, purpose: str = "default", device: torch.device | str = "cpu") -> torch.Generator:
+        """A generator seeded from the run seed, the current stage and ``purpose``.
+
+        Its state is saved with every checkpoint of the stage and restored on resume, so a
+        resumed run draws the same numbers as an uninterrupted one.
+        """
+        key = f"{self.stage_index}:{self.stage}:{purpose}:{torch.device(device).type}"
+        if key not in self._generators:
+            g = torch.Generator(device=device)
+            g.manual_seed(derive_seed(self.seed, self.stage_index, self.stage, purpose))
+            self._generators[key] = g
+        return self._generators[key]
+
+    # --- progress, logging, metrics -------------------------------------------------------
+
+    def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "") -> Iterator:
+        """A tqdm bar on stderr (hidden when quiet or not a terminal)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=desc or self.stage, disable=True if self.quiet else None, leave=False, dynamic_ncols=True)
+
+    def log(self, message: str) -> None:
+        """One line to stderr and to ``log.txt`` in the run folder."""
+        line = f"[{self.stage or 'dd'}] {message}"
+        if not self.quiet:
+            print(line, file=sys.stderr)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "log.txt", "a") as f:
+            f.write(time.strftime("%H:%M:%S ") + line + "\n")
+
+    def record(self, name: str, value: float, step: int) -> None:
+        """Append a scalar (a loss curve point) to ``metrics/<stage>.jsonl`` for reports."""
+        path = self.out_dir / "metrics" / f"{self.stage_index:02d}-{self.stage}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write(json.dumps({"name": name, "step": step, "value": float(value)}) + "\n")
+
+    # --- checkpoint / resume --------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoints" / f"{self.stage_index:02d}-{self.stage}.safetensors"
+
+    def checkpoint(self, state: dict[str, torch.Tensor], step: int, meta: dict[str, Any] | None = None) -> None:
+        """Save a stage's progress atomically; the stage's generators are saved with it."""
+        from safetensors.torch import save_file
+
+        tensors = {f"state.{k}": v.detach().contiguous().cpu().clone() for k, v in state.items()}
+        for key, g in self._generators.items():
+            tensors[f"rng.{key}"] = g.get_state().clone()
+        info = {"step": step, "stage": self.stage, "meta": meta or {}}
+        with atomic_path(self.checkpoint_path) as tmp:
+            save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
+
+    def resume_state(self) -> tuple[dict[str, torch.Tensor], int, dict[str, Any]] | None:
+        """The last checkpoint of this stage (state, step, meta), or None; restores generators."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        path = self.checkpoint_path
+        if not path.exists():
+            return None
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                info = json.loads((f.metadata() or {})["info"])
+            tensors = load_file(str(path))
+        except Exception as exc:
+            raise DataError(f"checkpoint {path} is unreadable ({exc}); delete it to restart the stage.") from None
+        for name, value in tensors.items():
+            if name.startswith("rng."):
+                key = name[4:]
+                dev = key.rsplit(":", 1)[-1]
+                g = self._generators.get(key) or torch.Generator(device=dev)
+                g.set_state(value)
+                self._generators[key] = g
+        state = {k[6:]: v for k, v in tensors.items() if k.startswith("state.")}
+        return state, int(info["step"]), info.get("meta", {})
+
+    # --- run-scoped hooks -----------------------------------------------------------------
+
+    def weight_matching_terms(self, terms: MatchingTerms) -> torch.Tensor:
+        """The product of every active plugin's weights for ``terms`` (ones when none answers)."""
+        weights = torch.ones_like(terms.numerator)
+        for w in self._call("weight_matching_terms", terms=terms):
+            weights = weights * w
+        return weights
+
+    def matching_loss(self, terms: MatchingTerms) -> torch.Tensor:
+        """``sum(w*numerator) / sum(w*denominator)`` with the active plugins' weights."""
+        w = self.weight_matching_terms(terms)
+        return (w * terms.numerator).sum() / (w * terms.denominator).sum().clamp_min(1e-12)
+
+    def weight_pixel_gradients(self, grads: PixelGradients) -> torch.Tensor:
+        """``grads.grad`` multiplied by every active plugin's pixel weights."""
+        grad = grads.grad
+        for w in self._call("weight_pixel_gradients", grads=grads):
+            grad = grad * w
+        return grad
+
+    def _call(self, hook: str, **kwargs: Any) -> list[torch.Tensor]:
+        if self.plugin_manager is None:
+            return []
+        answers = self.plugin_manager.call_in_order(hook, self.active_plugins, ctx=self, **kwargs)
+        return [a for a in answers if a is not None]
+
+    def score(self, name: str, pool: DistilledSet, data: RealData) -> DistilledSet:
+        """Run the registered scorer ``name`` (active or not) and return the pool with its columns."""
+        from .pipeline import apply_scorer
+
+        if self.plugin_manager is None:
+            raise KeyError(name)
+        scorer = self.plugin_manager.registry.components["scorer"][name].value
+        return apply_scorer(scorer, self, pool, data)

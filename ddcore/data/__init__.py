@@ -1,0 +1,1 @@
+"""Real datasets: the embedded defaults and readers for data on the user's disk."""

@@ -1,0 +1,84 @@
+"""Test plugin ``toy``: proves the entry-point path, checkpoint/resume and the call hooks.
+
+``toy`` synthesises by gradient descent: noise images per class pulled towards random real
+images of their class, with a random perturbation each step (so resuming must restore the
+random streams to match an uninterrupted run). It calls the loss-weighting hooks like any
+optimising synthesiser.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import Field
+
+from ddcore import MatchingTerms, Options, PixelGradients, Synthesizer, hookimpl
+
+
+class ToyOptions(Options):
+    iterations: int = Field(20, ge=1, description="gradient steps")
+    checkpoint_every: int = Field(5, ge=1, description="save progress every N steps")
+    lr: float = Field(0.1, gt=0, description="step size")
+    sleep: float = Field(0.0, ge=0, description="seconds to wait per step (lets tests interrupt a run)")
+
+
+class ToySynthesizer(Synthesizer):
+    name = "toy"
+    description = "noise pulled towards real images by gradient descent (a test synthesiser)"
+    optimizes = True
+    supports_resume = True
+
+    def synthesize(self, ctx, data, per_class):
+        import torch
+
+        from ddcore import DistilledSet
+
+        opts = ctx.options_for("toy")
+        g = ctx.generator("toy")
+        classes = torch.arange(data.num_classes).repeat_interleave(per_class)
+        targets = torch.stack([data.train_images[data.class_indices(int(c))[0]] for c in classes])
+        images = torch.randn(targets.shape, generator=g)
+        start = 0
+        resumed = ctx.resume_state()
+        if resumed is not None:
+            state, start, _ = resumed
+            images = state["images"]
+            ctx.log(f"resumed at step {start}")
+        for step in ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="toy"):
+            x = images.clone().requires_grad_(True)
+            noise = 0.01 * torch.randn(x.shape, generator=g)
+            terms = MatchingTerms(numerator=((x - targets) ** 2).flatten(), denominator=(targets**2 + 1).flatten(), iteration=step)
+            loss = ctx.matching_loss(terms)
+            (grad,) = torch.autograd.grad(loss, x)
+            grad = ctx.weight_pixel_gradients(PixelGradients(grad=grad, images=x.detach(), labels=classes, iteration=step))
+            images = (x - opts.lr * grad * x.numel() + noise).detach()
+            ctx.record("loss", float(loss), step)
+            if (step + 1) % opts.checkpoint_every == 0:
+                ctx.checkpoint({"images": images}, step + 1)
+            if opts.sleep:
+                time.sleep(opts.sleep)
+        return DistilledSet.from_real(data, images=images, classes=classes)
+
+
+@hookimpl
+def register_synthesizers(register):
+    register(ToySynthesizer())
+
+
+@hookimpl
+def register_options(register):
+    register("toy", ToyOptions)
+
+
+@hookimpl
+def register_commands(cli):
+    @cli.group()
+    def toy():
+        """Commands of the toy test plugin."""
+
+    @toy.command()
+    def hello():
+        """Say hello (proves register_commands)."""
+        import click
+
+        click.echo("hello from dd-toy")

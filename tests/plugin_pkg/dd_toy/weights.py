@@ -1,0 +1,42 @@
+"""Test plugin ``toy_weights``: a modifier that only implements the loss-weighting hooks.
+
+It zeroes the matching terms of the first ``drop`` elements and scales pixel gradients, and
+counts its calls so tests can see it ran (and that it did not run when not named).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ddcore import Options, hookimpl
+
+CALLS = {"terms": 0, "pixels": 0}
+
+
+class ToyWeightOptions(Options):
+    drop: int = Field(0, ge=0, description="zero the weights of the first N terms")
+    pixel_scale: float = Field(1.0, description="multiply pixel gradients by this")
+
+
+@hookimpl
+def register_options(register):
+    register("toy_weights", ToyWeightOptions)
+
+
+@hookimpl
+def weight_matching_terms(ctx, terms):
+    CALLS["terms"] += 1
+    opts = ctx.options_for("toy_weights")
+    if not opts.drop:
+        return None
+    import torch
+
+    w = torch.ones_like(terms.numerator)
+    w[: opts.drop] = 0
+    return w
+
+
+@hookimpl
+def weight_pixel_gradients(ctx, grads):
+    CALLS["pixels"] += 1
+    return ctx.options_for("toy_weights").pixel_scale
