@@ -145,8 +145,14 @@ def _add_plugin_commands(group: click.Group) -> None:
             click.echo(f"dd: warning: plugin {impl.plugin_name!r} failed to add commands: {exc}", err=True)
 
 
-_add_plugin_commands(cli)
-
-
 def main() -> None:
+    """The ``dd`` entry point: plugins add their sub-commands, then the command runs.
+
+    An error while loading plugins (``DD_STRICT_PLUGINS=1``) is one line, like any other.
+    """
+    try:
+        _add_plugin_commands(cli)
+    except DDError as exc:
+        click.echo(f"dd: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
     cli(prog_name="dd")

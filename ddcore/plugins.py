@@ -29,6 +29,7 @@ ENTRY_POINT_GROUP = "ddcore"
 # Built-ins register through the same hooks as third-party plugins.
 DEFAULT_PLUGINS = (
     "ddcore.default_plugins.datasets",
+    "ddcore.default_plugins.evaluation",
     "ddcore.default_plugins.real",
     "ddcore.default_plugins.selectors",
 )

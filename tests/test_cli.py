@@ -29,7 +29,7 @@ def test_help_is_instant_and_imports_no_torch():
 def test_plugins_lists_builtins_and_installed_packages(dd):
     proc = dd("plugins", check=True)
     listing = {p["name"]: p for p in json.loads(proc.stdout)}
-    assert listing["ddcore.default_plugins.real"]["components"] == {"synthesizer": ["real"]}
+    assert listing["ddcore.default_plugins.real"]["components"] == {"synthesizer": ["real"], "options": ["real"]}
     for name in ("edf", "detector_refine", "clip_select", "toy"):
         assert name in listing and "error" not in listing[name], name
     assert listing["toy"]["version"] == "0.3.0" and listing["toy"]["distribution"] == "dd-toy"

@@ -143,3 +143,28 @@ def test_hooks_run_only_for_named_plugins_in_the_users_order():
         pm.add(make(tag), name=tag)
     pm.call_in_order("weight_pixel_gradients", ["c", "a"], ctx=None, grads=None)
     assert calls == ["c", "a"]
+
+
+def test_a_plugin_can_register_a_dataset_and_runs_use_it(tmp_path):
+    from ddcore import testing
+    from ddcore.data.base import DatasetSpec, RealData
+
+    def load(argument, options):
+        import torch
+
+        g = torch.Generator().manual_seed(int(argument or 0))
+        x = torch.randn(40, 3, 4, 4, generator=g)
+        y = torch.arange(4).repeat(10)
+        x += y.view(-1, 1, 1, 1).float()
+        return RealData("blobs", x, y, x[:8], y[:8], ["a", "b", "c", "d"], (0.0,) * 3, (1.0,) * 3, source="generated")
+
+    class Blobs:
+        @hookimpl
+        def register_datasets(self, register):
+            register(DatasetSpec(name="blobs", load=load, help="blobs:SEED — Gaussian blobs for tests"))
+
+    pm = testing.make_plugin_manager((Blobs(), "blobs"))
+    assert pm.registry.datasets["blobs"].plugin == "blobs"
+    dset = testing.run_tiny(["real"], tmp_path / "r", dataset="blobs:3", ipc=2, manager=pm)
+    testing.assert_artifact(dset, ipc=2, num_classes=4)
+    assert dset.facts["dataset"] == "blobs:3" and dset.images.shape[1:] == (3, 4, 4)

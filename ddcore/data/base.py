@@ -1,12 +1,16 @@
-"""The real data every stage sees, and the spec a plugin registers to add a dataset."""
+"""The real data every stage sees, and the spec a plugin registers to add a dataset.
+
+Imports no torch at module level: plugins register datasets while ``dd --help`` runs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 @dataclass
@@ -39,10 +43,14 @@ class RealData:
 
     def class_indices(self, c: int) -> torch.Tensor:
         """Indices of the training images of class ``c``."""
+        import torch
+
         return torch.nonzero(self.train_labels == c, as_tuple=False).flatten()
 
     def denormalize(self, images: torch.Tensor) -> torch.Tensor:
         """Back to [0, 1] pixel space (clamped), for PNGs and for models with their own preprocessing."""
+        import torch
+
         mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
         return (images * std + mean).clamp(0, 1)

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from ddcore.components import Selector
 from ddcore.hookspecs import hookimpl
+from ddcore.model_names import ModelName
 from ddcore.options import Options
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,7 +40,7 @@ class RandomSelector(Selector):
 
 class HerdingOptions(Options):
     embedding: Literal["trained", "random"] = Field("trained", description="feature extractor: a ConvNet trained on the real data (cached) or a random one")
-    model: str = Field("convnet", description="architecture of the feature extractor (any evaluation model name)")
+    model: ModelName = Field("convnet", description="architecture of the feature extractor (any evaluation model name)")
     epochs: int = Field(30, ge=1, description="training epochs of the feature extractor when embedding=trained")
 
 
@@ -62,6 +63,22 @@ def herding_order(features: torch.Tensor, k: int) -> list[int]:
     return chosen
 
 
+def herding_features(ctx: RunContext, data: RealData, opts: HerdingOptions):
+    """The embedding network: trained on the real data (cached) or randomly initialised."""
+    import torch
+
+    from ddcore.classifier import real_data_classifier
+    from ddcore.context import derive_seed
+    from ddcore.nn import build_model
+    from ddcore.train import TrainSettings
+
+    if opts.embedding == "trained":
+        return real_data_classifier(ctx.cache, data, opts.model, TrainSettings(epochs=opts.epochs), ctx.seed, ctx.device,
+                                    log=ctx.log, quiet=ctx.quiet)
+    torch.manual_seed(derive_seed(ctx.seed, "herding-random", opts.model))
+    return build_model(opts.model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(ctx.device).eval()
+
+
 class HerdingSelector(Selector):
     name = "herding"
     description = "feature-space herding per class (ConvNet features, trained on the real data or random)"
@@ -70,10 +87,8 @@ class HerdingSelector(Selector):
     def select(self, ctx: RunContext, pool: DistilledSet, data: RealData, ipc: int) -> DistilledSet:
         import torch
 
-        from ddcore.feature_extractor import feature_extractor
-
         opts = ctx.options_for("herding")
-        net = feature_extractor(ctx, data, opts.model, trained=opts.embedding == "trained", epochs=opts.epochs)
+        net = herding_features(ctx, data, opts)
         with torch.no_grad():
             feats = torch.cat([net.embed(b.to(ctx.device)).cpu() for b in pool.images.split(256)])
         keep = []

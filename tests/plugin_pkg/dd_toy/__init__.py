@@ -52,7 +52,7 @@ class ToySynthesizer(Synthesizer):
             (grad,) = torch.autograd.grad(loss, x)
             grad = ctx.weight_pixel_gradients(PixelGradients(grad=grad, images=x.detach(), labels=classes, iteration=step))
             images = (x - opts.lr * grad * x.numel() + noise).detach()
-            ctx.record("loss", float(loss), step)
+            ctx.record("loss", loss.item(), step)
             if (step + 1) % opts.checkpoint_every == 0:
                 ctx.checkpoint({"images": images}, step + 1)
             if opts.sleep:

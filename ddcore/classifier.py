@@ -1,0 +1,56 @@
+"""A classifier trained on the real training data, cached by content.
+
+Several methods need one: herding's feature space, EDF's Grad-CAM model, detector_refine's
+detector. The cache key holds the data fingerprint, the architecture and every training
+setting, so a second run (or another plugin asking for the same thing) reuses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from .context import derive_seed
+from .nn import build_model
+from .train import TrainSettings, accuracy, train_classifier
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .cache import Cache
+    from .data.base import RealData
+
+CODE_VERSION = 1  # bump when training changes in a way the cache key cannot see
+
+
+def real_data_classifier(
+    cache: Cache, data: RealData, model: str, settings: TrainSettings, seed: int, device: torch.device,
+    log=print, quiet: bool = False,
+) -> nn.Module:
+    """The trained network (eval mode, on ``device``); trains and caches it on first use."""
+    from tqdm.auto import tqdm
+
+    spec = {
+        "data": data.fingerprint(), "model": model, "settings": asdict(settings), "seed": seed, "code": CODE_VERSION,
+        "shape": list(data.image_shape), "classes": data.num_classes,
+    }
+    torch.manual_seed(derive_seed(seed, "init", model))
+    net = build_model(model, data.image_shape[0], data.num_classes, data.image_shape[1:])
+    found = cache.load("classifier", spec)
+    if found is None:
+        log(f"training a {model} classifier on {len(data.train_images)} real images for {settings.epochs} epochs (cached afterwards)")
+        g = torch.Generator().manual_seed(derive_seed(seed, "train", model))
+        bar = (lambda it: tqdm(it, desc=f"train {model}", leave=False)) if not quiet else None
+        train_classifier(net, data.train_images, data.train_labels, settings, g, device, progress=bar)
+        acc = accuracy(net, data.test_images, data.test_labels, device)
+        state = {k: v for k, v in net.state_dict().items()}
+        state["_test_accuracy"] = torch.tensor(acc)
+        cache.save("classifier", spec, state)
+        log(f"{model} classifier: {acc:.1%} test accuracy; saved to {cache.file_for('classifier', spec)}")
+    else:
+        state = found
+        log(f"{model} classifier from the cache ({float(state['_test_accuracy']):.1%} test accuracy)")
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("_")})
+    net.test_accuracy = float(state["_test_accuracy"])  # type: ignore[attr-defined]
+    return net.to(device).eval()

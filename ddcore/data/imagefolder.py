@@ -1,0 +1,135 @@
+"""``imagefolder:PATH``: a folder of class sub-folders, as torchvision's ImageFolder reads it.
+
+``PATH/train/<class>/*`` is the training split; ``PATH/val/`` (or ``PATH/test/``) with the same
+class folders is the test split. Optional settings follow a ``?`` like a URL query:
+
+    imagefolder:~/data/imagenette?size=64&classes=n01440764,n02102040
+
+``size=N`` resizes the shorter side to N and centre-crops N×N (no aspect squashing);
+``classes=a,b`` keeps those class folders, in that order (class index = position).
+Decoded pixels are cached (safetensors) keyed by the files' names, sizes and times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import torch
+
+from ..errors import ConfigError, DataError
+from .base import RealData
+from .split import make_real_data
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+
+def parse_argument(argument: str) -> tuple[Path, dict[str, str]]:
+    """``"PATH?size=64&classes=a,b"`` -> (path, {"size": "64", "classes": "a,b"})."""
+    path, _, query = argument.partition("?")
+    settings = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    unknown = set(settings) - {"size", "classes", "channels"}
+    if unknown:
+        raise ConfigError(f"imagefolder setting {sorted(unknown)[0]!r} is unknown; use size=N, classes=a,b or channels=1|3.")
+    return Path(path).expanduser(), settings
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
+def _decode(path: Path, size: int | None, channels: int) -> torch.Tensor:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if channels == 1 else "RGB")
+            if size:
+                w, h = img.size
+                scale = size / min(w, h)
+                img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+                w, h = img.size
+                left, top = (w - size) // 2, (h - size) // 2
+                img = img.crop((left, top, left + size, top + size))
+            arr = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+            return arr.view(img.size[1], img.size[0], channels).permute(2, 0, 1).clone()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{path} is not a readable image ({exc}); remove it or fix the folder.") from None
+
+
+def _split_folder(root: Path, names: tuple[str, ...]) -> Path:
+    for n in names:
+        if (root / n).is_dir():
+            return root / n
+    raise DataError(f"{root} has no {' or '.join(n + '/' for n in names)} folder; an imagefolder dataset needs PATH/train/<class>/ and PATH/val/<class>/ (or test/).")
+
+
+def load_imagefolder(argument: str | None, options: dict | None = None, name: str = "imagefolder",
+                     classes: list[str] | None = None, size: int | None = None) -> RealData:
+    """Read (or reuse the cached decode of) an ImageFolder tree; see the module docstring."""
+    from tqdm.auto import tqdm
+
+    if not argument:
+        raise ConfigError("imagefolder needs a folder: --dataset imagefolder:PATH.")
+    options = options or {}
+    root, settings = parse_argument(argument)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder; point imagefolder:PATH at a folder holding train/ and val/.")
+    try:
+        size = int(settings["size"]) if "size" in settings else size
+        channels = int(settings.get("channels", 3))
+    except ValueError:
+        raise ConfigError("imagefolder size= and channels= must be whole numbers.") from None
+    if channels not in (1, 3):
+        raise ConfigError("imagefolder channels= must be 1 or 3.")
+    train_dir = _split_folder(root, ("train",))
+    test_dir = _split_folder(root, ("val", "test"))
+    available = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
+    wanted = [c for c in settings["classes"].split(",") if c] if settings.get("classes") else (classes or available)
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise DataError(f"{train_dir} has no class folder {missing[0]!r} ({len(missing)} of the requested classes are missing).")
+    if not wanted:
+        raise DataError(f"{train_dir} holds no class folders.")
+    files = {
+        split: [(c, f) for c, cls in enumerate(wanted) for f in (_image_files(folder / cls) if (folder / cls).is_dir() else [])]
+        for split, folder in (("train", train_dir), ("test", test_dir))
+    }
+    for split, items in files.items():
+        if not items:
+            raise DataError(f"the {split} split under {root} holds no images of the requested classes.")
+    key = hashlib.sha256(json.dumps({
+        "root": str(root.resolve()), "size": size, "channels": channels, "classes": wanted,
+        "files": {s: [(c, str(f), f.stat().st_size, f.stat().st_mtime_ns) for c, f in items] for s, items in files.items()},
+    }).encode()).hexdigest()[:24]
+    cache_dir = options.get("cache_dir")
+    cached = Path(cache_dir) / "imagefolder" / f"{key}.safetensors" if cache_dir else None
+    if cached is not None and cached.exists():
+        from safetensors.torch import load_file
+
+        t = load_file(str(cached))
+        pixels = {"train": t["train"], "test": t["test"]}
+    else:
+        pixels = {}
+        for split, items in files.items():
+            decoded = [_decode(f, size, channels) for _, f in tqdm(items, desc=f"decoding {split} images", leave=False)]
+            shapes = {tuple(x.shape) for x in decoded}
+            if len(shapes) > 1:
+                raise DataError(f"images under {root} have different sizes ({len(shapes)} kinds); add ?size=N to resize them, e.g. imagefolder:{root}?size=64.")
+            pixels[split] = torch.stack(decoded)
+        if cached is not None:
+            from safetensors.torch import save_file
+
+            from ..atomic import atomic_path
+
+            with atomic_path(cached) as tmp:
+                save_file(pixels, str(tmp))
+    labels = {s: torch.tensor([c for c, _ in items], dtype=torch.long) for s, items in files.items()}
+    if pixels["train"].shape[1:] != pixels["test"].shape[1:]:
+        raise DataError(f"train and {test_dir.name} images under {root} differ in size; add ?size=N to resize both.")
+    return make_real_data(
+        name, pixels["train"].float() / 255, labels["train"], pixels["test"].float() / 255, labels["test"],
+        wanted, f"image folder {root}", f"the folders train/ and {test_dir.name}/",
+    )

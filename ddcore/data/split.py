@@ -1,0 +1,68 @@
+"""Turning raw pixels into ``RealData``: the fixed split and the normalisation statistics.
+
+Datasets that ship no test split (digits, mnist5k) use one fixed, documented split: stratified
+80/20 with seed 0 (scikit-learn's ``train_test_split``), so every run and every paper number on
+them refers to the same test images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .base import RealData
+
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+FIXED_SPLIT = f"stratified {int((1 - TEST_FRACTION) * 100)}/{int(TEST_FRACTION * 100)} split, seed {SPLIT_SEED}"
+
+
+def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices of the fixed split."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    train, test = train_test_split(index, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=labels)
+    return np.sort(train), np.sort(test)
+
+
+def channel_stats(pixels: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of N×C×H×W pixels in [0, 1] (the training split's)."""
+    mean = pixels.mean(dim=(0, 2, 3))
+    std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
+
+
+def make_real_data(
+    name: str,
+    train_pixels: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_pixels: torch.Tensor,
+    test_labels: torch.Tensor,
+    class_names: list[str],
+    source: str,
+    split: str,
+) -> RealData:
+    """Normalise both splits with the training split's statistics."""
+    mean, std = channel_stats(train_pixels)
+    m = torch.tensor(mean).view(1, -1, 1, 1)
+    s = torch.tensor(std).view(1, -1, 1, 1)
+    return RealData(
+        name=name,
+        train_images=((train_pixels - m) / s).float().contiguous(),
+        train_labels=train_labels.long().contiguous(),
+        test_images=((test_pixels - m) / s).float().contiguous(),
+        test_labels=test_labels.long().contiguous(),
+        class_names=list(class_names),
+        mean=mean,
+        std=std,
+        source=source,
+        split=split,
+    )
+
+
+def from_unsplit(name: str, pixels: torch.Tensor, labels: np.ndarray, class_names: list[str], source: str) -> RealData:
+    """Apply the fixed split to a dataset that ships none."""
+    train, test = stratified_split(labels)
+    y = torch.as_tensor(labels, dtype=torch.long)
+    return make_real_data(name, pixels[train], y[train], pixels[test], y[test], class_names, source, FIXED_SPLIT)

@@ -1,0 +1,116 @@
+"""The evaluation protocol every method is judged by (DESIGN.md, "Evaluation protocol").
+
+Train K fresh networks from scratch on the set, test each on the real test split, report the
+mean ± std of **final-epoch** accuracy (never the best epoch on the test set). The identical
+protocol, with the same K initialisation seeds, runs on the baselines: a random real subset
+with the same images per class (a fresh subset per network, so its ± includes the choice of
+subset) and, on request, the full training set.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .context import derive_seed
+from .nn import build_model
+from .train import TrainSettings, accuracy, train_classifier
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .artifact import DistilledSet
+    from .data.base import RealData
+    from .default_plugins.evaluation import EvalOptions
+
+BASELINES = ("random", "full")
+
+
+def settings_for(protocol: EvalOptions, lr: float) -> TrainSettings:
+    return TrainSettings(
+        epochs=protocol.epochs, lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay,
+        batch_size=protocol.batch_size, dsa_strategy=protocol.dsa_strategy, temperature=protocol.temperature,
+    )
+
+
+def train_and_test(images: torch.Tensor, targets: torch.Tensor, data: RealData, protocol: EvalOptions, lr: float,
+                   k: int, device: torch.device, desc: str, quiet: bool) -> float:
+    """Network ``k`` of the protocol: seeded init and batch order, trained, final-epoch test accuracy."""
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(derive_seed(protocol.seed, "eval-init", k))
+    net = build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
+    g = torch.Generator().manual_seed(derive_seed(protocol.seed, "eval-train", k))
+    bar = None if quiet else (lambda it: tqdm(it, desc=desc, leave=False, dynamic_ncols=True))
+    train_classifier(net, images, targets, settings_for(protocol, lr), g, device, progress=bar)
+    return accuracy(net, data.test_images, data.test_labels, device)
+
+
+def summarise(accs: list[float], **extra: Any) -> dict[str, Any]:
+    a = np.asarray(accs) * 100
+    return {"accuracies": [round(float(v), 3) for v in a], "mean": round(float(a.mean()), 3), "std": round(float(a.std()), 3), **extra}
+
+
+def random_subset(data: RealData, per_class: list[int], g: torch.Generator) -> torch.Tensor:
+    """Indices of ``per_class[c]`` random training images of each class c."""
+    picks = []
+    for c, n in enumerate(per_class):
+        idx = data.class_indices(c)
+        picks.append(idx[torch.randperm(len(idx), generator=g)[:n]])
+    return torch.cat(picks)
+
+
+def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: torch.device,
+             baselines: tuple[str, ...] = ("random",), quiet: bool = False) -> dict[str, Any]:
+    """Run the protocol on ``dset`` and the chosen baselines; returns the JSON-able result."""
+    started = time.perf_counter()
+    learned = dset.lr is not None and protocol.use_learned_lr
+    lr = float(dset.lr) if learned else protocol.lr
+    per_class = dset.per_class_counts()
+    images, targets = dset.images.detach().float(), dset.labels.detach()
+    accs = [train_and_test(images, targets, data, protocol, lr, k, device, f"eval net {k + 1}/{protocol.num_nets}", quiet)
+            for k in range(protocol.num_nets)]
+    result: dict[str, Any] = {
+        "protocol": {
+            **protocol.model_dump(mode="json"),
+            "lr_used": lr,
+            "lr_source": "learned (from the set)" if learned else "eval.lr",
+            "optimizer": "SGD with momentum, lr × 0.1 after half the epochs",
+            "metric": "final-epoch test accuracy (%), mean ± population std over num_nets networks",
+            "test_split": f"{len(data.test_images)} real test images ({data.split})",
+            "device": str(device),
+        },
+        "dataset": data.describe(),
+        "distilled": summarise(accs, images=len(dset), per_class=per_class,
+                               labels="soft" if dset.soft_labels is not None else "hard"),
+    }
+    if "random" in baselines:
+        g = torch.Generator().manual_seed(derive_seed(protocol.seed, "random-baseline"))
+        r = []
+        for k in range(protocol.num_nets):
+            idx = random_subset(data, per_class, g)
+            r.append(train_and_test(data.train_images[idx], data.train_labels[idx], data, protocol, protocol.lr, k, device,
+                                    f"random real {k + 1}/{protocol.num_nets}", quiet))
+        result["random"] = summarise(r, images=int(sum(per_class)), per_class=per_class, labels="hard",
+                                     what="a fresh random real subset per network, same images per class, lr = eval.lr")
+    if "full" in baselines:
+        f = [train_and_test(data.train_images, data.train_labels, data, protocol, protocol.lr, k, device,
+                            f"full data {k + 1}/{protocol.num_nets}", quiet) for k in range(protocol.num_nets)]
+        result["full"] = summarise(f, images=len(data.train_images), labels="hard", what="the whole training split, lr = eval.lr")
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def format_result(result: dict[str, Any]) -> str:
+    """A few human lines: each row's mean ± std, then the protocol."""
+    p = result["protocol"]
+    rows = [("distilled", result["distilled"])] + [(b + (" real" if b == "random" else " data"), result[b]) for b in BASELINES if b in result]
+    lines = []
+    for name, r in rows:
+        lines.append(f"{name:12s} {r['mean']:6.2f} ± {r['std']:.2f} %   ({r['images']} images, {r['labels']} labels)")
+    lines.append(
+        f"protocol: {p['num_nets']} × {p['model']}, {p['epochs']} epochs, lr {p['lr_used']:g} ({p['lr_source']}), "
+        f"DSA {p['dsa_strategy']}; {p['metric']}; {p['test_split']}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""The ConvNet family of the dataset-distillation literature (DC, DSA, MTT, DATM, EDF).
+
+``depth`` blocks of conv3×3 (``width`` channels) → norm → ReLU → 2×2 average pooling, then one
+linear layer. "instancenorm" is ``GroupNorm(C, C)`` with affine parameters, as in the papers.
+The classifier's input size comes from a dry forward pass (pooling stops at 1×1), so any image
+size works, including 8×8 digits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NORMS = ("instancenorm", "batchnorm", "layernorm", "none")
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "instancenorm":
+        return nn.GroupNorm(channels, channels, affine=True)
+    if kind == "batchnorm":
+        return nn.BatchNorm2d(channels)
+    if kind == "layernorm":
+        return nn.GroupNorm(1, channels, affine=True)
+    return nn.Identity()
+
+
+class ConvNet(nn.Module):
+    """ConvNet-D{depth}, width ``width``; ``embed`` gives the penultimate (flattened) features."""
+
+    def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int], width: int = 128,
+                 depth: int = 3, norm: str = "instancenorm", pooling: str = "avgpool"):
+        super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}")
+        layers: list[nn.Module] = []
+        h, w = image_size
+        in_ch = channels
+        for _ in range(depth):
+            layers += [nn.Conv2d(in_ch, width, 3, padding=1), _norm(norm, width), nn.ReLU(inplace=False)]
+            if pooling != "none" and min(h, w) >= 2:
+                layers.append(nn.AvgPool2d(2) if pooling == "avgpool" else nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            in_ch = width
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            dim = self.features(torch.zeros(1, channels, *image_size)).numel()
+        self.classifier = nn.Linear(dim, num_classes)
+        self.feature_dim = dim
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embed(x))
