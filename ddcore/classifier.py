@@ -15,6 +15,7 @@ from torch import nn
 
 from .context import derive_seed
 from .nn import build_model
+from .progress import progress_bar
 from .train import TrainSettings, accuracy, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,8 +30,6 @@ def real_data_classifier(
     log=print, quiet: bool = False,
 ) -> nn.Module:
     """The trained network (eval mode, on ``device``); trains and caches it on first use."""
-    from tqdm.auto import tqdm
-
     spec = {
         "data": data.fingerprint(), "model": model, "settings": asdict(settings), "seed": seed, "code": CODE_VERSION,
         "shape": list(data.image_shape), "classes": data.num_classes,
@@ -41,7 +40,7 @@ def real_data_classifier(
     if found is None:
         log(f"training a {model} classifier on {len(data.train_images)} real images for {settings.epochs} epochs (cached afterwards)")
         g = torch.Generator().manual_seed(derive_seed(seed, "train", model))
-        bar = (lambda it: tqdm(it, desc=f"train {model}", leave=False)) if not quiet else None
+        bar = lambda it: progress_bar(it, desc=f"train {model}", quiet=quiet)  # noqa: E731
         train_classifier(net, data.train_images, data.train_labels, settings, g, device, progress=bar)
         acc = accuracy(net, data.test_images, data.test_labels, device)
         state = {k: v for k, v in net.state_dict().items()}

@@ -89,9 +89,9 @@ class RunContext:
 
     def progress(self, iterable: Iterable | None = None, total: int | None = None, desc: str = "") -> Iterator:
         """A tqdm bar on stderr (hidden when quiet or not a terminal)."""
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
-        return tqdm(iterable, total=total, desc=desc or self.stage, disable=True if self.quiet else None, leave=False, dynamic_ncols=True)
+        return progress_bar(iterable, total=total, desc=desc or self.stage, quiet=self.quiet)
 
     def log(self, message: str) -> None:
         """One line to stderr and to ``log.txt`` in the run folder."""

@@ -17,6 +17,7 @@ import torch
 
 from .context import derive_seed
 from .nn import build_model
+from .progress import progress_bar
 from .train import TrainSettings, accuracy, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,12 +38,10 @@ def settings_for(protocol: EvalOptions, lr: float) -> TrainSettings:
 def train_and_test(images: torch.Tensor, targets: torch.Tensor, data: RealData, protocol: EvalOptions, lr: float,
                    k: int, device: torch.device, desc: str, quiet: bool) -> float:
     """Network ``k`` of the protocol: seeded init and batch order, trained, final-epoch test accuracy."""
-    from tqdm.auto import tqdm
-
     torch.manual_seed(derive_seed(protocol.seed, "eval-init", k))
     net = build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
     g = torch.Generator().manual_seed(derive_seed(protocol.seed, "eval-train", k))
-    bar = None if quiet else (lambda it: tqdm(it, desc=desc, leave=False, dynamic_ncols=True))
+    bar = lambda it: progress_bar(it, desc=desc, quiet=quiet)  # noqa: E731
     train_classifier(net, images, targets, settings_for(protocol, lr), g, device, progress=bar)
     return accuracy(net, data.test_images, data.test_labels, device)
 

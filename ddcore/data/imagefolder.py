@@ -69,7 +69,7 @@ def _split_folder(root: Path, names: tuple[str, ...]) -> Path:
 def load_imagefolder(argument: str | None, options: dict | None = None, name: str = "imagefolder",
                      classes: list[str] | None = None, size: int | None = None) -> RealData:
     """Read (or reuse the cached decode of) an ImageFolder tree; see the module docstring."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     if not argument:
         raise ConfigError("imagefolder needs a folder: --dataset imagefolder:PATH.")
@@ -114,7 +114,7 @@ def load_imagefolder(argument: str | None, options: dict | None = None, name: st
     else:
         pixels = {}
         for split, items in files.items():
-            decoded = [_decode(f, size, channels) for _, f in tqdm(items, desc=f"decoding {split} images", leave=False)]
+            decoded = [_decode(f, size, channels) for _, f in progress_bar(items, desc=f"decoding {split} images")]
             shapes = {tuple(x.shape) for x in decoded}
             if len(shapes) > 1:
                 raise DataError(f"images under {root} have different sizes ({len(shapes)} kinds); add ?size=N to resize them, e.g. imagefolder:{root}?size=64.")

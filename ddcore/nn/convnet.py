@@ -3,7 +3,7 @@
 ``depth`` blocks of conv3×3 (``width`` channels) → norm → ReLU → 2×2 average pooling, then one
 linear layer. "instancenorm" is ``GroupNorm(C, C)`` with affine parameters, as in the papers.
 The classifier's input size comes from a dry forward pass (pooling stops at 1×1), so any image
-size works, including 8×8 digits.
+size works, including 8×8 digits; a depth whose instance norm would see a 1×1 map is refused.
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ class ConvNet(nn.Module):
         layers: list[nn.Module] = []
         h, w = image_size
         in_ch = channels
-        for _ in range(depth):
+        for block in range(depth):
+            if norm in ("instancenorm", "layernorm") and h * w == 1:
+                from ..errors import ConfigError
+
+                raise ConfigError(
+                    f"a depth-{depth} ConvNet is too deep for {image_size[0]}×{image_size[1]} images: block {block + 1} would "
+                    f"normalise a 1×1 map (always zero); use depth ≤ {block} or another norm."
+                )
             layers += [nn.Conv2d(in_ch, width, 3, padding=1), _norm(norm, width), nn.ReLU(inplace=False)]
             if pooling != "none" and min(h, w) >= 2:
                 layers.append(nn.AvgPool2d(2) if pooling == "avgpool" else nn.MaxPool2d(2))
@@ -43,7 +50,8 @@ class ConvNet(nn.Module):
             in_ch = width
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
-            dim = self.features(torch.zeros(1, channels, *image_size)).numel()
+            dim = self.features.eval()(torch.zeros(2, channels, *image_size))[0].numel()
+        self.features.train()
         self.classifier = nn.Linear(dim, num_classes)
         self.feature_dim = dim
 

@@ -1,0 +1,31 @@
+"""The built-in selection baselines."""
+
+from __future__ import annotations
+
+import torch
+
+from ddcore import testing
+from ddcore.default_plugins.selectors import herding_order
+
+
+def test_herding_tracks_the_mean_greedily():
+    feats = torch.tensor([[10.0], [0.1], [-0.1], [-10.0], [3.0]])
+    # mean 0.6: 0.1 is closest; then -0.1 keeps the running mean (0.0) nearest; then 3.0 (mean 1.0)
+    assert herding_order(feats, 3) == [1, 2, 4]
+
+
+def test_random_and_herding_keep_ipc_from_the_pool(tmp_path):
+    for name, opts in (("random", {}), ("herding", {"herding": {"embedding": "random", "model": "convnet-w16"}})):
+        dset = testing.run_tiny([name], tmp_path / name, ipc=2, pool_factor=3, options=opts)
+        testing.assert_artifact(dset, ipc=2, num_classes=10)
+        assert [s["stage"] for s in dset.facts["stages"]] == ["real", name]
+        pool = torch.as_tensor(dset.columns["real_index"])
+        assert len(set(pool.tolist())) == 20  # distinct real images
+
+
+def test_trained_herding_embedding_is_cached(tmp_path):
+    opts = {"herding": {"embedding": "trained", "model": "convnet-w16", "epochs": 1}}
+    testing.run_tiny(["herding"], tmp_path / "a", ipc=1, options=opts)
+    testing.run_tiny(["herding"], tmp_path / "b", ipc=1, options=opts)
+    assert "training a convnet-w16 classifier" in (tmp_path / "a" / "log.txt").read_text()
+    assert "classifier from the cache" in (tmp_path / "b" / "log.txt").read_text()
