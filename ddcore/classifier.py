@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .context import derive_seed
-from .nn import build_model
+from .nn import architecture_fingerprint, build_model
 from .progress import progress_bar
 from .train import TrainSettings, accuracy, train_classifier
 
@@ -30,12 +30,12 @@ def real_data_classifier(
     log=print, quiet: bool = False,
 ) -> nn.Module:
     """The trained network (eval mode, on ``device``); trains and caches it on first use."""
-    spec = {
-        "data": data.fingerprint(), "model": model, "settings": asdict(settings), "seed": seed, "code": CODE_VERSION,
-        "shape": list(data.image_shape), "classes": data.num_classes,
-    }
     torch.manual_seed(derive_seed(seed, "init", model))
     net = build_model(model, data.image_shape[0], data.num_classes, data.image_shape[1:])
+    spec = {
+        "data": data.fingerprint(), "model": model, "architecture": architecture_fingerprint(net), "settings": asdict(settings),
+        "seed": seed, "code": CODE_VERSION, "shape": list(data.image_shape), "classes": data.num_classes,
+    }
     found = cache.load("classifier", spec)
     if found is None:
         log(f"training a {model} classifier on {len(data.train_images)} real images for {settings.epochs} epochs (cached afterwards)")

@@ -73,6 +73,7 @@ def datasets_cmd() -> None:
 @click.option("--pool-factor", type=int, default=None, help="Pool per class = pool_factor × ipc when a selection stage follows. Default: 5.")
 @click.option("-o", "--option", "options", multiple=True, metavar="STAGE.KEY=VALUE", help="Set a stage option (repeatable).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="Run file (TOML or YAML): run settings plus one table per stage.")
+@click.option("--preset", default=None, help="A stage preset (e.g. `dd edf presets`): sets STAGE.preset for every stage that takes one.")
 @click.option("--out", default=None, help="Run folder to create. Default: runs/<dataset>-ipc<N>-<plugins>.")
 @click.option("--seed", type=int, default=None, help="One seed for the whole run. Default: 0.")
 @click.option("--device", default=None, help="auto (GPU when present), cpu or cuda[:N].")
@@ -84,7 +85,7 @@ def datasets_cmd() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved stages and options, run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines.")
-def run_cmd(dataset, ipc, plugins, pool_factor, options, config_path, out, seed, device, cache_dir, download,
+def run_cmd(dataset, ipc, plugins, pool_factor, options, config_path, preset, out, seed, device, cache_dir, download,
             evaluate, baselines, resume_dir, overwrite, dry_run, quiet) -> None:
     """Run the stages named in --plugins, write the distilled set, then evaluate it."""
     from .run import build_spec, run
@@ -92,7 +93,7 @@ def run_cmd(dataset, ipc, plugins, pool_factor, options, config_path, out, seed,
     spec = build_spec(
         dataset=dataset, ipc=ipc, plugins=plugins, pool_factor=pool_factor, options=options, config_path=config_path,
         out=out, seed=seed, device=device, cache_dir=cache_dir, download=download, evaluate=evaluate,
-        baselines=baselines, resume_dir=resume_dir,
+        baselines=baselines, resume_dir=resume_dir, preset=preset,
     )
     run(spec, _pm(), resume=resume_dir is not None, overwrite=overwrite, dry_run=dry_run, quiet=quiet)
 

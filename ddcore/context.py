@@ -50,7 +50,13 @@ def derive_seed(seed: int, *parts: Any) -> int:
 
 @dataclass
 class RunContext:
-    """Passed to every call hook and component."""
+    """Passed to every call hook and component.
+
+    ``data`` is the run's real data (so call hooks can train helpers on it). ``state`` is a
+    scratch dict of tensors a stage or its hooks keep between iterations (for example a map
+    refreshed every N iterations); it is saved with every checkpoint and restored on resume, and
+    cleared when the next stage starts.
+    """
 
     device: torch.device
     seed: int
@@ -62,6 +68,8 @@ class RunContext:
     stage: str = ""
     stage_index: int = 0
     quiet: bool = False
+    data: RealData | None = None
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
     _generators: dict[str, torch.Generator] = field(default_factory=dict, repr=False)
 
     # --- options and randomness -----------------------------------------------------------
@@ -122,6 +130,8 @@ class RunContext:
         tensors = {f"state.{k}": v.detach().contiguous().cpu().clone() for k, v in state.items()}
         for key, g in self._generators.items():
             tensors[f"rng.{key}"] = g.get_state().clone()
+        for key, value in self.state.items():
+            tensors[f"ctxstate.{key}"] = value.detach().contiguous().cpu().clone()
         info = {"step": step, "stage": self.stage, "meta": meta or {}}
         with atomic_path(self.checkpoint_path) as tmp:
             save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
@@ -147,6 +157,7 @@ class RunContext:
                 g = self._generators.get(key) or torch.Generator(device=dev)
                 g.set_state(value)
                 self._generators[key] = g
+        self.state.update({k[len("ctxstate."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("ctxstate.")})
         state = {k[6:]: v for k, v in tensors.items() if k.startswith("state.")}
         return state, int(info["step"]), info.get("meta", {})
 

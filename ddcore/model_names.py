@@ -17,11 +17,15 @@ HELP = "convnet[-dN][-wN][-in|-bn|-ln|-nn] or timm:NAME (e.g. timm:resnet18)"
 
 
 def parse_convnet(name: str) -> dict:
-    """``"convnet-d5-w64-bn"`` -> ``{"depth": 5, "width": 64, "norm": "batchnorm"}``."""
+    """``"convnet-d5-w64-bn"`` -> ``{"depth": 5, "width": 64, "norm": "batchnorm"}``.
+
+    Without ``dN`` the depth is None: 3, or shallower for images so small that a third block
+    would normalise 2×2 maps (see ``ConvNet``).
+    """
     parts = name.lower().split("-")
     if parts[0] != "convnet":
         raise ConfigError(f"model {name!r} is unknown; use {HELP}.")
-    cfg = {"depth": 3, "width": 128, "norm": "instancenorm"}
+    cfg = {"depth": None, "width": 128, "norm": "instancenorm"}
     for token in parts[1:]:
         if m := re.fullmatch(r"d(\d+)", token):
             cfg["depth"] = int(m.group(1))
@@ -31,7 +35,7 @@ def parse_convnet(name: str) -> dict:
             cfg["norm"] = _NORM_TOKENS[token]
         else:
             raise ConfigError(f"model {name!r}: {token!r} is not dN, wN, in, bn, ln or nn; e.g. convnet-d4-w64.")
-    if not 1 <= cfg["depth"] <= 8 or cfg["width"] < 1:
+    if (cfg["depth"] is not None and not 1 <= cfg["depth"] <= 8) or cfg["width"] < 1:
         raise ConfigError(f"model {name!r}: depth must be 1–8 and width positive.")
     return cfg
 

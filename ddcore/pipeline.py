@@ -53,6 +53,7 @@ class RunSpec(BaseModel):
     cache_dir: str | None = None
     download: bool = False
     options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    preset: str | None = None
     evaluate: bool = True
     baselines: list[str] = Field(default_factory=lambda: ["random"])
 
@@ -168,8 +169,22 @@ def plan_run(spec: RunSpec, pm: PluginManager) -> Plan:
     from .options import validate_options
 
     models = {name: reg.value for name, reg in registry.options.items()}
-    resolved = validate_options(spec.options, models, option_names)
+    raw = _with_preset(spec, models, option_names)
+    resolved = validate_options(raw, models, option_names)
     return Plan(stages=stages, active_plugins=active, modifiers=modifiers, options=resolved)
+
+
+def _with_preset(spec: RunSpec, models: dict[str, Any], stages: list[str]) -> dict[str, dict[str, Any]]:
+    """``--preset NAME`` is ``-o STAGE.preset=NAME`` for every stage of the run with a ``preset`` option."""
+    raw = {k: dict(v) for k, v in spec.options.items()}
+    if spec.preset is None:
+        return raw
+    takers = [s for s in stages if s in models and "preset" in models[s].model_fields]
+    if not takers:
+        raise ConfigError(f"--preset {spec.preset} was given but no stage in this run takes presets; drop it or add a stage that does (e.g. edf).")
+    for stage in takers:
+        raw.setdefault(stage, {}).setdefault("preset", spec.preset)
+    return raw
 
 
 def _check_dataset(dataset: str, registry: Registry) -> None:
@@ -267,6 +282,7 @@ def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool 
         active_plugins=plan.active_plugins,
         plugin_manager=pm,
         quiet=quiet,
+        data=data,
     )
     ctx.log(f"dataset {data.name}: {data.describe()['num_train']} train images {list(data.image_shape)}, {data.num_classes} classes; device {device}")
     pool: DistilledSet | None = None
@@ -274,6 +290,7 @@ def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool 
     for i, stage in enumerate(plan.stages):
         ctx.stage, ctx.stage_index = stage.name, i
         ctx._generators.clear()
+        ctx.state.clear()
         saved = stage_file(out_dir, i, stage.name)
         record = {
             "index": i, "stage": stage.name, "kind": stage.kind, "mode": getattr(stage.component, "mode", None),

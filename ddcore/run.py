@@ -23,12 +23,12 @@ RUN_KEYS = set(RunSpec.model_fields) - {"options"}
 def build_spec(
     *,
     dataset=None, ipc=None, plugins=None, pool_factor=None, options=(), config_path=None, out=None, seed=None,
-    device=None, cache_dir=None, download=None, evaluate=None, baselines=(), resume_dir=None,
+    device=None, cache_dir=None, download=None, evaluate=None, baselines=(), resume_dir=None, preset=None,
 ) -> RunSpec:
     """Defaults < run file < command line. With ``resume_dir`` the saved spec is used as is."""
     flags = {
         "dataset": dataset, "ipc": ipc, "pool_factor": pool_factor, "out": out, "seed": seed, "device": device,
-        "cache_dir": cache_dir, "download": download, "evaluate": evaluate,
+        "cache_dir": cache_dir, "download": download, "evaluate": evaluate, "preset": preset,
         "plugins": [p.strip() for p in plugins.split(",")] if plugins is not None else None,
         "baselines": [b for b in baselines if b != "none"] if baselines else None,
     }

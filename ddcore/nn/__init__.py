@@ -10,7 +10,7 @@ from torch import nn
 
 from ..model_names import HELP, check_model_name, parse_convnet
 
-__all__ = ["build_model", "check_model_name", "parse_convnet", "HELP"]
+__all__ = ["architecture_fingerprint", "build_model", "check_model_name", "parse_convnet", "HELP"]
 
 
 def build_model(name: str, channels: int, num_classes: int, image_size: tuple[int, int]) -> nn.Module:
@@ -23,3 +23,12 @@ def build_model(name: str, channels: int, num_classes: int, image_size: tuple[in
     from .convnet import ConvNet
 
     return ConvNet(channels, num_classes, tuple(image_size), **parse_convnet(name))
+
+
+def architecture_fingerprint(net: nn.Module) -> str:
+    """A short hash of the parameter names and shapes: keys caches by the network actually built
+    (a name like ``convnet`` resolves differently for different image sizes)."""
+    import hashlib
+
+    layout = [(n, tuple(p.shape)) for n, p in net.named_parameters()]
+    return hashlib.sha256(repr(layout).encode()).hexdigest()[:12]

@@ -3,7 +3,8 @@
 ``depth`` blocks of conv3×3 (``width`` channels) → norm → ReLU → 2×2 average pooling, then one
 linear layer. "instancenorm" is ``GroupNorm(C, C)`` with affine parameters, as in the papers.
 The classifier's input size comes from a dry forward pass (pooling stops at 1×1), so any image
-size works, including 8×8 digits; a depth whose instance norm would see a 1×1 map is refused.
+size works. ``convnet`` without a depth is D3, or D2 on 8×8 digits (``default_depth``); an
+explicit depth whose instance norm would see a 1×1 map is refused.
 """
 
 from __future__ import annotations
@@ -24,12 +25,26 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+def default_depth(image_size: tuple[int, int]) -> int:
+    """3 (the papers' ConvNet), or shallower so the last block normalises maps of at least 4×4.
+
+    Instance norm over a 2×2 map (a depth-3 net on 8×8 digits) makes the network learn slowly
+    and its input gradients ~1000× larger, which breaks trajectory matching; depth 2 does not.
+    """
+    depth, side = 1, min(image_size)
+    while depth < 3 and side // 2 >= 4:
+        depth, side = depth + 1, side // 2
+    return depth
+
+
 class ConvNet(nn.Module):
     """ConvNet-D{depth}, width ``width``; ``embed`` gives the penultimate (flattened) features."""
 
     def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int], width: int = 128,
-                 depth: int = 3, norm: str = "instancenorm", pooling: str = "avgpool"):
+                 depth: int | None = None, norm: str = "instancenorm", pooling: str = "avgpool"):
         super().__init__()
+        depth = default_depth(image_size) if depth is None else depth
+        self.depth = depth
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}")
         layers: list[nn.Module] = []

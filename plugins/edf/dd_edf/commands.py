@@ -1,0 +1,54 @@
+"""``dd edf ...``: train expert trajectories ahead of a run, list presets."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("edf")
+def edf_group():
+    """EDF trajectory matching: experts and presets."""
+
+
+@edf_group.command("experts")
+@click.option("--dataset", default="digits", help="NAME or NAME:PATH (see `dd datasets`).")
+@click.option("--model", default="convnet", help="Expert architecture, e.g. convnet-d3 or convnet-d5.")
+@click.option("--num", type=int, default=5, help="Number of experts.")
+@click.option("--epochs", type=int, default=20, help="Epochs per expert (≥ max_start_epoch + expert_epochs of your runs).")
+@click.option("--lr", type=float, default=0.01, help="Expert SGD learning rate (lr_teacher).")
+@click.option("--batch", type=int, default=256, help="Expert minibatch size.")
+@click.option("--sam-rho", type=float, default=0.0, help="Sharpness-aware training radius; 0 = plain SGD (MTT).")
+@click.option("--seed", type=int, default=0, help="The run seed the experts are keyed by (dd run --seed).")
+@click.option("--device", default="auto")
+@click.option("--cache-dir", default=None)
+@click.option("--download", is_flag=True, help="Allow the dataset to download (cifar10/100).")
+def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, seed, device, cache_dir, download):
+    """Train (or find in the cache) expert trajectories; interrupted training resumes per expert."""
+    from ddcore.cache import Cache
+    from ddcore.context import pick_device
+    from ddcore.model_names import check_model_name
+    from ddcore.pipeline import RunSpec, _check_dataset, load_dataset
+    from ddcore.plugins import get_plugin_manager
+
+    from .experts import ExpertSettings, load_or_train_experts
+
+    check_model_name(model)
+    pm = get_plugin_manager()
+    _check_dataset(dataset, pm.registry)
+    data = load_dataset(RunSpec(dataset=dataset, cache_dir=cache_dir, download=download), pm)
+    settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho)
+    trajs = load_or_train_experts(Cache(cache_dir), data, settings, num, seed, pick_device(device),
+                                  log=lambda m: click.echo(m, err=True))
+    click.echo(f"{len(trajs)} experts × {trajs[0].shape[0] - 1} epochs × {trajs[0].shape[1]} parameters ready for {dataset}")
+
+
+@edf_group.command("presets")
+def presets_cmd():
+    """Shipped presets (dataset × IPC) and the options each sets."""
+    from .options import preset_names, read_preset
+
+    for name in preset_names():
+        p = read_preset(name)
+        values = " ".join(f"{k}={v}" for k, v in p.get("edf", {}).items())
+        click.echo(f"{name:24s} {p.get('dataset', '?')} IPC {p.get('ipc', '?')}: {p.get('description', '')}")
+        click.echo(f"{'':24s} {values}")

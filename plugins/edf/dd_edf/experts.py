@@ -1,0 +1,107 @@
+"""Expert trajectories: networks trained on the real data, every epoch's parameters saved.
+
+Each expert is its own cache entry (safetensors, keyed by the data fingerprint, architecture,
+training settings, seed and expert index), so an interrupted ``dd edf experts`` resumes at the
+next untrained expert and every later run reuses them. Training is SGD as in MTT's buffers
+(momentum 0, no weight decay, constant learning rate, DSA on every batch); ``sam_rho > 0``
+uses sharpness-aware minimisation as the DATM/EDF buffers do (plain SAM, not GSAM).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ddcore.augment import dsa
+from ddcore.context import derive_seed
+from ddcore.nn import architecture_fingerprint, build_model
+from ddcore.progress import progress_bar
+from ddcore.train import classification_loss
+
+from .flat import flatten_parameters
+
+CODE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExpertSettings:
+    model: str = "convnet"
+    epochs: int = 20
+    lr: float = 0.01
+    batch_size: int = 256
+    sam_rho: float = 0.0
+    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+
+
+def _sam_step(net, loss_fn, opt, rho: float) -> torch.Tensor:
+    """One SAM step: ascend to the worst point within radius rho, take the gradient there."""
+    loss = loss_fn()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    params = [p for p in net.parameters() if p.grad is not None]
+    norm = torch.norm(torch.stack([p.grad.norm() for p in params])) + 1e-12
+    eps = [rho * p.grad / norm for p in params]
+    with torch.no_grad():
+        for p, e in zip(params, eps):
+            p.add_(e)
+    opt.zero_grad(set_to_none=True)
+    loss_fn().backward()
+    with torch.no_grad():
+        for p, e in zip(params, eps):
+            p.sub_(e)
+    opt.step()
+    return loss
+
+
+def train_expert(data, settings: ExpertSettings, seed: int, device: torch.device, desc: str, quiet: bool) -> torch.Tensor:
+    """One trajectory: (epochs + 1) × P parameters, epoch 0 being the initialisation."""
+    torch.manual_seed(derive_seed(seed, "expert-init"))
+    net = build_model(settings.model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(device).train()
+    g = torch.Generator().manual_seed(derive_seed(seed, "expert-train"))
+    opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=0.0, weight_decay=0.0)
+    x_all, y_all = data.train_images.to(device), data.train_labels.to(device)
+    snapshots = [flatten_parameters(net).cpu()]
+    for _ in progress_bar(range(settings.epochs), desc=desc, quiet=quiet):
+        order = torch.randperm(len(x_all), generator=g).to(device)
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start:start + settings.batch_size]
+            x = dsa(x_all[idx], g, settings.dsa_strategy)
+            if settings.sam_rho > 0:
+                _sam_step(net, lambda: classification_loss(net(x), y_all[idx]), opt, settings.sam_rho)
+            else:
+                loss = classification_loss(net(x), y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        snapshots.append(flatten_parameters(net).cpu())
+    return torch.stack(snapshots)
+
+
+def expert_spec(data, settings: ExpertSettings, seed: int, index: int) -> dict:
+    net = build_model(settings.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
+    return {"data": data.fingerprint(), "shape": list(data.image_shape), "classes": data.num_classes,
+            "architecture": architecture_fingerprint(net),
+            "settings": asdict(settings), "seed": seed, "index": index, "code": CODE_VERSION}
+
+
+def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed: int, device: torch.device,
+                          log=print, quiet: bool = False) -> list[torch.Tensor]:
+    """``num`` trajectories, trained (and cached one by one) where the cache lacks them."""
+    out = []
+    trained = 0
+    for i in range(num):
+        spec = expert_spec(data, settings, seed, i)
+        found = cache.load("edf-expert", spec)
+        if found is None:
+            if trained == 0:
+                log(f"training expert trajectories: {settings.model}, {settings.epochs} epochs, lr {settings.lr}"
+                    + (f", SAM rho {settings.sam_rho}" if settings.sam_rho else ""))
+            traj = train_expert(data, settings, derive_seed(seed, "expert", i), device, f"expert {i + 1}/{num}", quiet)
+            cache.save("edf-expert", spec, {"trajectory": traj})
+            trained += 1
+        else:
+            traj = found["trajectory"]
+        out.append(traj)
+    log(f"{num} expert trajectories ({trained} trained now, {num - trained} from the cache in {cache.root / 'edf-expert'})")
+    return out

@@ -1,0 +1,153 @@
+"""The trajectory-matching engine (MTT → DATM), calling ddcore's loss-weighting hooks.
+
+One outer iteration (MTT eq. 1–3 with DATM's additions):
+
+1. draw a start epoch s (DATM: uniform on [T_min, UB(it)), UB growing linearly from T_cur to
+   T_max by iteration E_exp; MTT: uniform on [T_min, T_max)) and an expert;
+2. from θ̂_0 = θ*_s take N SGD steps on DSA-augmented synthetic minibatches,
+   θ̂_{n+1} = θ̂_n − α ∇ CE(f(DSA(X_B); θ̂_n), Y_B), keeping the graph (soft CE against
+   softmax(Y) for DATM, hard labels for MTT);
+3. per-parameter terms e_i = (θ̂_N − θ*_{s+M})², d_i = (θ*_s − θ*_{s+M})²; the loss is
+   Σ w e / Σ w d with w from every active plugin's ``weight_matching_terms`` (CPD here);
+4. backward to X, α and Y; X's gradient goes through every ``weight_pixel_gradients`` (DAE);
+5. DATM's gate: the three SGD optimisers (momenta 0.5, 0.5, 0.9) step only if L ≤ threshold.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ddcore import DistilledSet, MatchingTerms, PixelGradients, PluginError
+from ddcore.augment import dsa
+from ddcore.nn import build_model
+from ddcore.train import soft_cross_entropy
+
+from .experts import ExpertSettings, load_or_train_experts
+from .flat import FlatModel
+from .init import initial_set
+
+STAGE = "edf"
+
+
+def start_epoch_bounds(opts, iteration: int) -> tuple[int, int]:
+    """[low, high) of the start epoch at ``iteration``."""
+    if opts.method == "mtt":
+        return opts.min_start_epoch, opts.max_start_epoch
+    end = opts.expansion_end or max(1, opts.iterations // 2)
+    cur = min(opts.current_max_start_epoch, opts.max_start_epoch)
+    upper = min(opts.max_start_epoch, cur + math.floor((opts.max_start_epoch - cur) * iteration / end))
+    return opts.min_start_epoch, max(opts.min_start_epoch + 1, upper)
+
+
+def unroll(fmodel: FlatModel, start: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, step_size: torch.Tensor,
+           steps: int, batch: int, generator: torch.Generator, soft: bool) -> torch.Tensor:
+    """θ̂_N after ``steps`` differentiable SGD steps from ``start``."""
+    theta = start
+    order = torch.randperm(len(images), generator=generator)
+    pos = 0
+    for _ in range(steps):
+        if pos >= len(order):
+            order, pos = torch.randperm(len(images), generator=generator), 0
+        idx = order[pos:pos + batch].to(images.device)
+        pos += batch
+        out = fmodel(dsa(images[idx], generator), theta)
+        ce = soft_cross_entropy(out, labels[idx]) if soft else F.cross_entropy(out, labels[idx])
+        (grad,) = torch.autograd.grad(ce, theta, create_graph=True)
+        theta = theta - step_size * grad
+    return theta
+
+
+def distill(ctx, data, per_class: int) -> DistilledSet:
+    opts = ctx.options_for(STAGE)
+    device = ctx.device
+    settings = ExpertSettings(model=opts.expert_model, epochs=opts.expert_train_epochs, lr=opts.lr_teacher,
+                              batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho)
+    trajectories = load_or_train_experts(ctx.cache, data, settings, opts.num_experts, ctx.seed, device, ctx.log, ctx.quiet)
+    net = build_model(opts.expert_model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(device)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    fmodel = FlatModel(net)
+
+    real_index, images, classes, logits = initial_set(data, per_class, fmodel, trajectories, opts.init if opts.method == "datm" else "real",
+                                          ctx.generator("init"), device, ctx.log)
+    soft = opts.soft_labels
+    x = images.to(device).requires_grad_(True)
+    y = logits.to(device).requires_grad_(soft) if soft else classes.to(device)
+    step_size = torch.tensor(opts.lr_teacher, device=device).requires_grad_(True)
+    opt_x = torch.optim.SGD([x], lr=opts.lr_img, momentum=0.5)
+    opt_lr = torch.optim.SGD([step_size], lr=opts.lr_lr, momentum=0.5)
+    opt_y = torch.optim.SGD([y], lr=opts.lr_y, momentum=0.9) if soft else None
+    optimizers = {"x": opt_x, "lr": opt_lr, **({"y": opt_y} if opt_y else {})}
+
+    start, skipped_run, skipped_total = 0, 0, 0
+    resumed = ctx.resume_state()
+    if resumed is not None:
+        state, start, meta = resumed
+        with torch.no_grad():
+            x.copy_(state["images"].to(device))
+            step_size.copy_(state["step_size"].to(device))
+            if soft:
+                y.copy_(state["labels"].to(device))
+        for name, opt in optimizers.items():
+            if f"momentum.{name}" in state:
+                param = opt.param_groups[0]["params"][0]
+                opt.state[param]["momentum_buffer"] = state[f"momentum.{name}"].to(device)
+        skipped_run, skipped_total = int(meta.get("skipped_run", 0)), int(meta.get("skipped_total", 0))
+        ctx.log(f"resumed at iteration {start}")
+
+    g_start, g_batch = ctx.generator("start-epoch"), ctx.generator("unroll")
+    batch = opts.batch_syn or len(x)
+    ctx.log(f"{opts.method} matching: {len(x)} images, {opts.iterations} iterations × {opts.syn_steps} steps, "
+            f"P = {fmodel.num_parameters} parameters, CPD ρ = {opts.cpd_ratio}, DAE {'on' if opts.dae else 'off'}")
+    bar = ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="edf")
+    for it in bar:
+        low, high = start_epoch_bounds(opts, it)
+        s = int(torch.randint(low, high, (1,), generator=g_start))
+        e = int(torch.randint(len(trajectories), (1,), generator=g_start))
+        traj = trajectories[e]
+        theta_s, theta_t = traj[s].to(device), traj[s + opts.expert_epochs].to(device)
+        student = theta_s.clone().requires_grad_(True)
+        theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, g_batch, soft)
+        terms = MatchingTerms(numerator=(theta_n - theta_t) ** 2, denominator=(theta_s - theta_t) ** 2, iteration=it,
+                              info={"start_epoch": s, "expert": e})
+        loss = ctx.matching_loss(terms)
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        weighted = ctx.weight_pixel_gradients(PixelGradients(grad=x.grad, images=x.detach(), labels=y.detach(), iteration=it))
+        x.grad = weighted.detach()
+        value = float(loss.detach())
+        gated = opts.method == "datm" and not value <= opts.threshold
+        if not math.isfinite(value) or gated:
+            skipped_run += 1
+            skipped_total += 1
+            if skipped_run >= opts.max_skipped:
+                raise PluginError(STAGE, f"the last {skipped_run} iterations were all skipped (matching loss {value:.3g} > gate "
+                                  f"{opts.threshold}); lower edf.lr_img or raise edf.threshold.")
+        else:
+            skipped_run = 0
+            for opt in optimizers.values():
+                opt.step()
+        ctx.record("loss", value, it)
+        ctx.record("step_size", float(step_size.detach()), it)
+        ctx.record("skipped", float(skipped_run > 0), it)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{value:.3f}", lr=f"{float(step_size.detach()):.4f}", skipped=skipped_total)
+        if (it + 1) % opts.checkpoint_every == 0 and it + 1 < opts.iterations:
+            state = {"images": x, "step_size": step_size, **({"labels": y} if soft else {})}
+            for name, opt in optimizers.items():
+                buf = opt.state.get(opt.param_groups[0]["params"][0], {}).get("momentum_buffer")
+                if buf is not None:
+                    state[f"momentum.{name}"] = buf
+            ctx.checkpoint(state, it + 1, {"skipped_run": skipped_run, "skipped_total": skipped_total})
+    ctx.log(f"done: {skipped_total} of {opts.iterations} iterations skipped by the gate; learned step size {float(step_size):.5f}")
+    return DistilledSet.from_real(
+        data, images=x.detach().cpu(), classes=classes,
+        soft_labels=y.detach().cpu().float() if soft else None, lr=float(step_size.detach()),
+        columns={"init_real_index": real_index},
+        facts={"edf": {"skipped_iterations": skipped_total, "learned_step_size": float(step_size.detach()),
+                       "experts": len(trajectories), "parameters": fmodel.num_parameters}},
+    )
