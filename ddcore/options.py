@@ -120,12 +120,26 @@ def options_help(model: type[BaseModel]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": name,
-                "type": getattr(f.annotation, "__name__", str(f.annotation)),
+                "type": _type_name(f.annotation),
                 "default": f.default if not f.is_required() else None,
                 "help": f.description or "",
             }
         )
     return rows
+
+
+def _type_name(annotation: Any) -> str:
+    """``int | None`` -> "int or None"; ``Literal["a", "b"]`` -> "one of a, b"; a plain class -> its name."""
+    import typing
+
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(annotation)))
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
+    args = typing.get_args(annotation)
+    if args and type(None) in args:
+        return " or ".join(_type_name(a) for a in args if a is not type(None)) + " or None"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:

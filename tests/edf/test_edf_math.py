@@ -78,10 +78,13 @@ def test_torch_grad_cam_matches_pytorch_grad_cam():
 
 
 def test_presets_fill_unset_options_and_user_values_win():
+    from dd_edf.options import read_preset
+
+    table = read_preset("digits-ipc10")["edf"]
     o = EdfOptions(preset="digits-ipc10")
-    assert o.preset == "digits-ipc10" and o.iterations != EdfOptions().iterations or o.lr_img != EdfOptions().lr_img
-    mine = EdfOptions(preset="digits-ipc10", iterations=7)
-    assert mine.iterations == 7
+    assert o.lr_lr == table["lr_lr"] != EdfOptions().lr_lr and o.expert_batch == table["expert_batch"]
+    mine = EdfOptions(preset="digits-ipc10", lr_lr=7e-7)
+    assert mine.lr_lr == 7e-7 and mine.expert_batch == table["expert_batch"]
     with pytest.raises(ValueError, match="no EDF preset 'digits-ipc11'"):
         EdfOptions(preset="digits-ipc11")
     with pytest.raises(ValueError, match="expert_train_epochs"):

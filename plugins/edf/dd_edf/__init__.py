@@ -73,6 +73,10 @@ def weight_pixel_gradients(ctx, grads):
     from .dae import cam_network, refresh_weights
 
     if "edf.dae_weights" not in ctx.state or grads.iteration % opts.dae_interval == 0:
+        import time
+
         net, layer = cam_network(ctx, opts)
+        tick = time.perf_counter()
         ctx.state["edf.dae_weights"] = refresh_weights(net, layer, grads.images, grads.labels, opts.dae_beta, opts.dae_threshold)
+        ctx.record("dae_refresh_seconds", time.perf_counter() - tick, grads.iteration)
     return ctx.state["edf.dae_weights"]

@@ -16,6 +16,7 @@ One outer iteration (MTT eq. 1–3 with DATM's additions):
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 import torch.nn.functional as F
@@ -104,6 +105,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
             f"P = {fmodel.num_parameters} parameters, CPD ρ = {opts.cpd_ratio}, DAE {'on' if opts.dae else 'off'}")
     bar = ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="edf")
     for it in bar:
+        tick = time.perf_counter()
         low, high = start_epoch_bounds(opts, it)
         s = int(torch.randint(low, high, (1,), generator=g_start))
         e = int(torch.randint(len(trajectories), (1,), generator=g_start))
@@ -134,6 +136,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         ctx.record("loss", value, it)
         ctx.record("step_size", float(step_size.detach()), it)
         ctx.record("skipped", float(skipped_run > 0), it)
+        ctx.record("seconds", time.perf_counter() - tick, it)
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{value:.3f}", lr=f"{float(step_size.detach()):.4f}", skipped=skipped_total)
         if (it + 1) % opts.checkpoint_every == 0 and it + 1 < opts.iterations:
@@ -143,7 +146,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
                 if buf is not None:
                     state[f"momentum.{name}"] = buf
             ctx.checkpoint(state, it + 1, {"skipped_run": skipped_run, "skipped_total": skipped_total})
-    ctx.log(f"done: {skipped_total} of {opts.iterations} iterations skipped by the gate; learned step size {float(step_size):.5f}")
+    ctx.log(f"done: {skipped_total} of {opts.iterations} iterations skipped by the gate; learned step size {float(step_size.detach()):.5f}")
     return DistilledSet.from_real(
         data, images=x.detach().cpu(), classes=classes,
         soft_labels=y.detach().cpu().float() if soft else None, lr=float(step_size.detach()),
