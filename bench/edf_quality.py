@@ -4,7 +4,7 @@
     python bench/edf_quality.py --datasets digits --ipcs 1 10 --nets 5
 
 Every row is one `dd run` (fresh run folder under --out) with the preset `<dataset>-ipc<N>` and
-`dd eval`'s protocol (K = --nets ConvNet-D3 networks, --epochs epochs, DSA, final-epoch test
+`dd eval`'s protocol (K = --nets ConvNet networks (D3; D2 on 8×8), --epochs epochs, DSA, final-epoch test
 accuracy). "random real" is the protocol's own baseline (a fresh random real subset per net).
 Methods: MTT (hard labels, fixed window, no gate), DATM (ρ = 0, no DAE), DATM + CPD,
 DATM + DAE, EDF (both). Prints a markdown table of mean ± std.
@@ -34,7 +34,7 @@ def run(dataset: str, ipc: int, method: str, args) -> dict:
            "--preset", f"{dataset}-ipc{ipc}", "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
            "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *METHODS[method], *args.extra]
     started = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     result = json.loads((out / "eval.json").read_text())
     result["wall_seconds"] = time.perf_counter() - started
     return result
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--out", default="bench-runs/edf")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments, e.g. -o edf.iterations=50")
     args = ap.parse_args()
-    print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (ConvNet-D3, DSA, final-epoch accuracy), seed {args.seed}, "
+    print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), seed {args.seed}, "
           f"presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
     print("| dataset | IPC | method | accuracy % (mean ± std) | random real % | run time (s) |")
     print("|---|---|---|---|---|---|")

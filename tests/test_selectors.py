@@ -23,7 +23,8 @@ def test_random_and_herding_keep_ipc_from_the_pool(tmp_path):
         assert len(set(pool.tolist())) == 20  # distinct real images
 
 
-def test_trained_herding_embedding_is_cached(tmp_path):
+def test_trained_herding_embedding_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("DD_CACHE_DIR", str(tmp_path / "cache"))  # empty: other tests may train the same network
     opts = {"herding": {"embedding": "trained", "model": "convnet-w16", "epochs": 1}}
     testing.run_tiny(["herding"], tmp_path / "a", ipc=1, options=opts)
     testing.run_tiny(["herding"], tmp_path / "b", ipc=1, options=opts)

@@ -79,7 +79,7 @@ def test_distillation_lowers_the_matching_loss_on_fixed_segments(tmp_path):
             for s in range(2):
                 start = traj[s].clone().requires_grad_(True)
                 end = unroll(f, start, images, d.soft_labels, torch.tensor(0.01), 5, 10, torch.Generator().manual_seed(s), True)
-                total += float(((end - traj[s + 2]) ** 2).sum() / ((traj[s] - traj[s + 2]) ** 2).sum())
+                total += float((((end - traj[s + 2]) ** 2).sum() / ((traj[s] - traj[s + 2]) ** 2).sum()).detach())
         return total
 
     start = data.train_images[d.columns["init_real_index"]]

@@ -1,0 +1,29 @@
+"""The `dd edf` sub-commands and --preset, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_presets_are_listed_with_what_they_set(dd):
+    out = dd("edf", "presets", check=True).stdout
+    for name in ("digits-ipc1", "mnist5k-ipc10", "cifar10-ipc50", "imagewoof-ipc10", "comp-dd-ipc50", "tiny-ipc50"):
+        assert name in out
+    assert "lr_img=" in out
+
+
+def test_experts_command_trains_then_reuses(dd):
+    args = ("edf", "experts", "--dataset", "digits", "--model", "convnet-w8", "--num", "2", "--epochs", "2")
+    first = dd(*args, check=True)
+    again = dd(*args, check=True)
+    assert "2 trained now" in first.stderr and "0 trained now" in again.stderr
+    assert "2 experts × 2 epochs" in again.stdout
+
+
+def test_preset_flag_fills_edf_options_and_bad_presets_are_one_sentence(dd):
+    plan = json.loads(dd("run", "--plugins", "edf", "--ipc", "1", "--preset", "digits-ipc1", "--dry-run", check=True).stdout)
+    assert plan["options"]["edf"]["preset"] == "digits-ipc1" and plan["options"]["edf"]["expert_batch"] == 128
+    bad = dd("run", "--plugins", "edf", "--preset", "digits-ipc11", "--dry-run")
+    assert bad.returncode != 0 and "no EDF preset 'digits-ipc11'" in bad.stderr and "Traceback" not in bad.stderr
+    none = dd("run", "--plugins", "real", "--preset", "digits-ipc1", "--dry-run")
+    assert none.returncode != 0 and "no stage in this run takes presets" in none.stderr
