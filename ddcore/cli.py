@@ -123,8 +123,10 @@ def show_cmd(path, out, imagefolder, scale) -> None:
     from .artifact import DistilledSet, resolve_artifact_path
     from .export import export_imagefolder, write_grids
 
+    from .run import for_display
+
     artifact = resolve_artifact_path(path, must_exist=True)
-    dset = DistilledSet.load(artifact)
+    dset = for_display(DistilledSet.load(artifact), _pm())
     target = Path(out) if out else artifact.parent / "show"
     paths = write_grids(dset, target, scale=scale)
     click.echo(f"wrote {len(paths)} PNGs to {target} (overview: {paths[0]})")

@@ -188,7 +188,9 @@ def _with_preset(spec: RunSpec, models: dict[str, Any], stages: list[str]) -> di
 
 
 def _check_dataset(dataset: str, registry: Registry) -> None:
-    name, arg = dataset_name(dataset)
+    from .data.zca import split_zca
+
+    name, arg = dataset_name(split_zca(dataset)[0])
     if name not in registry.datasets:
         hint = difflib.get_close_matches(name, list(registry.datasets), n=3)
         raise ConfigError(
@@ -216,12 +218,16 @@ def _assign_pool_sizes(stages: list[Stage], ipc: int, pool_factor: int) -> None:
 
 
 def load_dataset(spec: RunSpec, pm: PluginManager) -> RealData:
+    """The run's real data; a ``?zca=EPS`` suffix whitens it (``ddcore/data/zca.py``)."""
     from .cache import Cache
+    from .data.zca import split_zca
 
-    name, arg = dataset_name(spec.dataset)
+    base, zca_eps = split_zca(spec.dataset)
+    name, arg = dataset_name(base)
     ds = pm.registry.datasets[name].value
     cache = Cache(spec.cache_dir)
-    return ds.load(arg, {"cache_dir": cache.root / "datasets", "download": spec.download})
+    data = ds.load(arg, {"cache_dir": cache.root / "datasets", "download": spec.download})
+    return data.whitened(zca_eps) if zca_eps is not None else data
 
 
 def apply_scorer(scorer: Any, ctx: RunContext, pool: DistilledSet, data: RealData) -> DistilledSet:

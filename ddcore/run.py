@@ -122,6 +122,21 @@ def evaluate_artifact(
     return result
 
 
+def for_display(dset, pm: PluginManager, cache_dir=None):
+    """The set with ZCA undone when its dataset was whitened (PNGs must show pixels, not ZCA space)."""
+    from dataclasses import replace
+
+    from .data.zca import split_zca
+
+    dataset = dset.facts.get("dataset") or ""
+    if split_zca(dataset)[1] is None:
+        return dset
+    from .pipeline import load_dataset
+
+    data = load_dataset(RunSpec(dataset=dataset, cache_dir=cache_dir), pm)
+    return replace(dset, images=data.zca.undo(dset.images.float()))
+
+
 def eval_path(artifact: Path) -> Path:
     """``eval.json`` beside a run's artifact; ``<name>.eval.json`` beside any other file."""
     from .artifact import ARTIFACT_NAME

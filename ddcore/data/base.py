@@ -31,6 +31,7 @@ class RealData:
     std: tuple[float, ...]
     source: str = ""
     split: str = ""  # how train/test were obtained, for datasets that ship no split
+    zca: object | None = None  # a ddcore.data.zca.ZCA when the images are whitened
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -51,9 +52,21 @@ class RealData:
         """Back to [0, 1] pixel space (clamped), for PNGs and for models with their own preprocessing."""
         import torch
 
+        if self.zca is not None:
+            images = self.zca.undo(images)
         mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
         return (images * std + mean).clamp(0, 1)
+
+    def whitened(self, eps: float) -> RealData:
+        """A copy whose images are ZCA-whitened (fitted on the training split; see ``zca.py``)."""
+        from dataclasses import replace
+
+        from .zca import fit_zca
+
+        zca = fit_zca(self.train_images, eps)
+        return replace(self, train_images=zca.apply(self.train_images), test_images=zca.apply(self.test_images),
+                       zca=zca, _fingerprint=None)
 
     def fingerprint(self) -> str:
         """Content hash of the training split: keys caches of anything trained on it."""
@@ -75,6 +88,7 @@ class RealData:
             "num_test": int(self.test_images.shape[0]),
             "image_shape": list(self.image_shape),
             "fingerprint": self.fingerprint(),
+            **({"zca_eps": self.zca.eps} if self.zca is not None else {}),
         }
 
 

@@ -136,3 +136,12 @@ def test_edf_then_clip_select(tmp_path):
 
     d = testing.run_tiny(["edf", "clip_select"], tmp_path / "r", ipc=1, pool_factor=2, options={"edf": TINY}, manager=pm)
     testing.assert_artifact(d, ipc=1, num_classes=10)
+
+
+def test_edf_on_zca_whitened_data(tmp_path):
+    from conftest import TINY
+
+    d = testing.run_tiny(["edf"], tmp_path / "z", dataset="digits?zca=0.1", ipc=1, options={"edf": {**TINY, "iterations": 2}},
+                         manager=MANAGER)
+    assert d.facts["dataset"] == "digits?zca=0.1" and d.facts["data"]["zca_eps"] == 0.1
+    testing.assert_artifact(d, ipc=1, num_classes=10)
