@@ -29,6 +29,7 @@ from ddcore.train import soft_cross_entropy
 from .experts import ExpertSettings, load_or_train_experts
 from .flat import FlatModel
 from .init import initial_set
+from .learnables import Learnables
 
 STAGE = "edf"
 
@@ -62,6 +63,7 @@ def unroll(fmodel: FlatModel, start: torch.Tensor, images: torch.Tensor, labels:
 
 
 def distill(ctx, data, per_class: int) -> DistilledSet:
+    """The ``edf`` stage: experts (cached), initial set, then ``iterations`` outer steps."""
     opts = ctx.options_for(STAGE)
     device = ctx.device
     settings = ExpertSettings(model=opts.expert_model, epochs=opts.expert_train_epochs, lr=opts.lr_teacher,
@@ -72,30 +74,17 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         p.requires_grad_(False)
     fmodel = FlatModel(net)
 
-    real_index, images, classes, logits = initial_set(data, per_class, fmodel, trajectories, opts.init if opts.method == "datm" else "real",
-                                          ctx.generator("init"), device, ctx.log)
+    init = opts.init if opts.method == "datm" else "real"
+    real_index, images, classes, logits = initial_set(data, per_class, fmodel, trajectories, init, ctx.generator("init"), device, ctx.log)
     soft = opts.soft_labels
-    x = images.to(device).requires_grad_(True)
-    y = logits.to(device).requires_grad_(soft) if soft else classes.to(device)
-    step_size = torch.tensor(opts.lr_teacher, device=device).requires_grad_(True)
-    opt_x = torch.optim.SGD([x], lr=opts.lr_img, momentum=0.5)
-    opt_lr = torch.optim.SGD([step_size], lr=opts.lr_lr, momentum=0.5)
-    opt_y = torch.optim.SGD([y], lr=opts.lr_y, momentum=0.9) if soft else None
-    optimizers = {"x": opt_x, "lr": opt_lr, **({"y": opt_y} if opt_y else {})}
+    learn = Learnables(images, classes, logits, soft, opts, device)
+    x, y, step_size = learn.images, learn.labels, learn.step_size
 
     start, skipped_run, skipped_total = 0, 0, 0
     resumed = ctx.resume_state()
     if resumed is not None:
         state, start, meta = resumed
-        with torch.no_grad():
-            x.copy_(state["images"].to(device))
-            step_size.copy_(state["step_size"].to(device))
-            if soft:
-                y.copy_(state["labels"].to(device))
-        for name, opt in optimizers.items():
-            if f"momentum.{name}" in state:
-                param = opt.param_groups[0]["params"][0]
-                opt.state[param]["momentum_buffer"] = state[f"momentum.{name}"].to(device)
+        learn.restore(state)
         skipped_run, skipped_total = int(meta.get("skipped_run", 0)), int(meta.get("skipped_total", 0))
         ctx.log(f"resumed at iteration {start}")
 
@@ -116,8 +105,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         terms = MatchingTerms(numerator=(theta_n - theta_t) ** 2, denominator=(theta_s - theta_t) ** 2, iteration=it,
                               info={"start_epoch": s, "expert": e})
         loss = ctx.matching_loss(terms)
-        for opt in optimizers.values():
-            opt.zero_grad(set_to_none=True)
+        learn.zero_grad()
         loss.backward()
         weighted = ctx.weight_pixel_gradients(PixelGradients(grad=x.grad, images=x.detach(), labels=y.detach(), iteration=it))
         x.grad = weighted.detach()
@@ -131,8 +119,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
                                   f"{opts.threshold}); lower edf.lr_img or raise edf.threshold.")
         else:
             skipped_run = 0
-            for opt in optimizers.values():
-                opt.step()
+            learn.step()
         ctx.record("loss", value, it)
         ctx.record("step_size", float(step_size.detach()), it)
         ctx.record("skipped", float(skipped_run > 0), it)
@@ -140,12 +127,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(loss=f"{value:.3f}", lr=f"{float(step_size.detach()):.4f}", skipped=skipped_total)
         if (it + 1) % opts.checkpoint_every == 0 and it + 1 < opts.iterations:
-            state = {"images": x, "step_size": step_size, **({"labels": y} if soft else {})}
-            for name, opt in optimizers.items():
-                buf = opt.state.get(opt.param_groups[0]["params"][0], {}).get("momentum_buffer")
-                if buf is not None:
-                    state[f"momentum.{name}"] = buf
-            ctx.checkpoint(state, it + 1, {"skipped_run": skipped_run, "skipped_total": skipped_total})
+            ctx.checkpoint(learn.state(), it + 1, {"skipped_run": skipped_run, "skipped_total": skipped_total})
     ctx.log(f"done: {skipped_total} of {opts.iterations} iterations skipped by the gate; learned step size {float(step_size.detach()):.5f}")
     return DistilledSet.from_real(
         data, images=x.detach().cpu(), classes=classes,
