@@ -80,11 +80,14 @@ def test_torch_grad_cam_matches_pytorch_grad_cam():
 def test_presets_fill_unset_options_and_user_values_win():
     from dd_edf.options import read_preset
 
-    table = read_preset("digits-ipc10")["edf"]
-    o = EdfOptions(preset="digits-ipc10")
-    assert o.lr_lr == table["lr_lr"] != EdfOptions().lr_lr and o.expert_batch == table["expert_batch"]
-    mine = EdfOptions(preset="digits-ipc10", lr_lr=7e-7)
-    assert mine.lr_lr == 7e-7 and mine.expert_batch == table["expert_batch"]
+    table = read_preset("cifar10-ipc10")["edf"]
+    o = EdfOptions(preset="cifar10-ipc10")
+    assert o.lr_lr == table["lr_lr"] != EdfOptions().lr_lr and o.expert_model == table["expert_model"] == "convnet-d5"
+    mine = EdfOptions(preset="cifar10-ipc10", lr_lr=7e-7)
+    assert mine.lr_lr == 7e-7 and mine.expert_model == "convnet-d5"
+    # the defaults are the digits-ipc10 preset
+    digits = read_preset("digits-ipc10")["edf"]
+    assert all(getattr(EdfOptions(), k) == v for k, v in digits.items())
     with pytest.raises(ValueError, match="no EDF preset 'digits-ipc11'"):
         EdfOptions(preset="digits-ipc11")
     with pytest.raises(ValueError, match="expert_train_epochs"):

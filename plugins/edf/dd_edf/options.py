@@ -1,5 +1,8 @@
 """EDF's options (stage ``edf``), with presets: shipped TOML files of option values.
 
+The defaults are the ``digits-ipc10`` preset (the embedded default dataset), so ``dd run
+--plugins edf`` works out of the box on a CPU; the paper's settings come from presets.
+
 A preset fills every option the user did not set; ``-o edf.key=value`` always wins. The
 resolved values (and the preset's name) land in the artifact's manifest. Imports no torch.
 """
@@ -49,8 +52,8 @@ class EdfOptions(Options):
     expert_model: ModelName = Field("convnet", description="architecture of experts and of the student in the unroll")
     num_experts: int = Field(5, ge=1, description="expert trajectories trained on the real data (cached)")
     expert_train_epochs: int = Field(20, ge=1, description="epochs each expert trains; needs ≥ max_start_epoch + expert_epochs")
-    lr_teacher: float = Field(0.01, gt=0, description="experts' SGD learning rate; also the initial learnable step size")
-    expert_batch: int = Field(256, ge=1, description="experts' minibatch size")
+    lr_teacher: float = Field(0.05, gt=0, description="experts' SGD learning rate; also the initial learnable step size")
+    expert_batch: int = Field(128, ge=1, description="experts' minibatch size")
     expert_sam_rho: float = Field(0.0, ge=0, description="sharpness-aware expert training (SAM radius); 0 = plain SGD as in MTT")
     # matching engine
     iterations: int = Field(300, ge=1, description="outer distillation iterations")
@@ -62,8 +65,8 @@ class EdfOptions(Options):
     expansion_end: int | None = Field(None, ge=1, description="E_exp: iteration at which the window reaches T_max; unset = iterations/2")
     batch_syn: int | None = Field(None, ge=1, description="synthetic images per inner step; unset = all")
     lr_img: float = Field(100.0, gt=0, description="SGD learning rate of the images (momentum 0.5)")
-    lr_lr: float = Field(1e-5, ge=0, description="SGD learning rate of the step size (momentum 0.5)")
-    lr_y: float = Field(2.0, ge=0, description="SGD learning rate of the soft labels (momentum 0.9)")
+    lr_lr: float = Field(1e-6, ge=0, description="SGD learning rate of the step size (momentum 0.5)")
+    lr_y: float = Field(1.0, ge=0, description="SGD learning rate of the soft labels (momentum 0.9)")
     threshold: float = Field(1.0, gt=0, description="loss gate (datm): skip the update when the matching loss exceeds this")
     init: Literal["correct", "real"] = Field("correct", description="correct: real images the experts classify correctly (datm); real: random real")
     checkpoint_every: int = Field(50, ge=1, description="save progress every N iterations (dd run --resume continues)")
