@@ -29,7 +29,7 @@ def default_depth(image_size: tuple[int, int]) -> int:
     """3 (the papers' ConvNet), or shallower so the last block normalises maps of at least 4×4.
 
     Instance norm over a 2×2 map (a depth-3 net on 8×8 digits) makes the network learn slowly
-    and its input gradients ~1000× larger, which breaks trajectory matching; depth 2 does not.
+    and its input gradients orders of magnitude larger, which breaks trajectory matching; D2 does not.
     """
     depth, side = 1, min(image_size)
     while depth < 3 and side // 2 >= 4:
