@@ -78,11 +78,12 @@ def train_expert(data, settings: ExpertSettings, seed: int, device: torch.device
     return torch.stack(snapshots)
 
 
-def expert_spec(data, settings: ExpertSettings, seed: int, index: int) -> dict:
+def experts_spec(data, settings: ExpertSettings, seed: int) -> dict:
+    """What every expert of this set is keyed by; each entry adds its ``index``."""
     net = build_model(settings.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
     return {"data": data.fingerprint(), "shape": list(data.image_shape), "classes": data.num_classes,
             "architecture": architecture_fingerprint(net),
-            "settings": asdict(settings), "seed": seed, "index": index, "code": CODE_VERSION}
+            "settings": asdict(settings), "seed": seed, "code": CODE_VERSION}
 
 
 def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed: int, device: torch.device,
@@ -90,8 +91,9 @@ def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed:
     """``num`` trajectories, trained (and cached one by one) where the cache lacks them."""
     out = []
     trained = 0
+    common = experts_spec(data, settings, seed)  # built once: it constructs a network
     for i in range(num):
-        spec = expert_spec(data, settings, seed, i)
+        spec = {**common, "index": i}
         found = cache.load("edf-expert", spec)
         if found is None:
             if trained == 0:
