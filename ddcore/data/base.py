@@ -58,6 +58,16 @@ class RealData:
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
         return (images * std + mean).clamp(0, 1)
 
+    def normalize(self, images01: torch.Tensor) -> torch.Tensor:
+        """From [0, 1] pixel space into this dataset's space (the inverse of ``denormalize``), for
+        images a generator made."""
+        import torch
+
+        mean = torch.tensor(self.mean, dtype=images01.dtype, device=images01.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, dtype=images01.dtype, device=images01.device).view(1, -1, 1, 1)
+        images = (images01 - mean) / std
+        return self.zca.apply(images) if self.zca is not None else images
+
     def whitened(self, eps: float) -> RealData:
         """A copy whose images are ZCA-whitened (fitted on the training split; see ``zca.py``)."""
         from dataclasses import replace

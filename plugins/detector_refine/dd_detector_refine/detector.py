@@ -1,0 +1,84 @@
+"""The detector: a classifier of the real data whose verdict decides which images are anomalous.
+
+Trained on the run's real training split and cached (``ddcore.classifier``), or loaded from a
+user's state_dict without unpickling. It reads images in the dataset's normalised space and
+gives class probabilities and L2-normalised penultimate features (the space dissimilarity is
+measured in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ddcore.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ddcore.context import RunContext
+    from ddcore.data.base import RealData
+
+    from .options import DetectorRefineOptions
+
+
+@dataclass
+class Detector:
+    net: nn.Module
+    description: str
+    test_accuracy: float | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """p(k | x) for normalised images, (N, classes), on the CPU."""
+        return torch.cat([self.net(b.to(self.device)).softmax(1).cpu() for b in images.split(batch_size)])
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """L2-normalised penultimate features g(x), (N, D), on the CPU."""
+        return torch.cat([F.normalize(self.net.embed(b.to(self.device)).flatten(1), dim=1).cpu()
+                          for b in images.split(batch_size)])
+
+
+def load_detector(ctx: RunContext, data: RealData, opts: DetectorRefineOptions) -> Detector:
+    """The user's checkpoint when given, else the cached classifier trained on ``data``."""
+    from ddcore.classifier import real_data_classifier
+    from ddcore.nn import build_model
+    from ddcore.train import TrainSettings
+
+    if opts.detector_weights:
+        net = build_model(opts.detector_model, data.image_shape[0], data.num_classes, data.image_shape[1:])
+        load_state(net, Path(opts.detector_weights))
+        return Detector(net.to(ctx.device).eval(), f"{opts.detector_model} from {opts.detector_weights}")
+    net = real_data_classifier(ctx.cache, data, opts.detector_model, TrainSettings(epochs=opts.detector_epochs), ctx.seed,
+                               ctx.device, log=ctx.log, quiet=ctx.quiet)
+    acc = getattr(net, "test_accuracy", None)
+    return Detector(net, f"{opts.detector_model} trained on {data.name} ({opts.detector_epochs} epochs)", acc)
+
+
+def load_state(net: nn.Module, path: Path) -> None:
+    """Load a state_dict from safetensors or a torch file (``weights_only``), with one-sentence errors."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"detector weights {path} could not be read as a state_dict ({str(exc).splitlines()[0]}); "
+                          "save them with torch.save(net.state_dict()) or safetensors.") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"detector weights {path} do not fit the detector_model architecture for this dataset "
+                          f"({str(exc).splitlines()[0][:160]}); set -o detector_refine.detector_model to the one they were saved from.") from None

@@ -1,0 +1,89 @@
+"""``dd detector_refine report RUN``: what refinement did in a finished run.
+
+Reads the run's stage files (the pool the refinement received and the pool it returned), and
+writes ``RUN/detector_refine/report.json`` (anomaly rate per class before and after, rounds,
+candidates) and ``RUN/detector_refine/replaced.png`` (each replaced image on the left, its
+replacement on the right, one pair per row group). Returns the report as a dict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ddcore.errors import DataError
+
+STAGE = "detector_refine"
+
+
+def refine_stage_files(run_dir: Path) -> tuple[Path, Path]:
+    """(pool before refinement, pool after) among ``run_dir/stages``."""
+    manifest = run_dir / "manifest.json"
+    if not manifest.is_file():
+        raise DataError(f"{run_dir} holds no manifest.json; give the folder of a finished `dd run`.")
+    stages = json.loads(manifest.read_text()).get("stages", [])
+    refine = [s for s in stages if s["stage"] == STAGE and s.get("mode") == "refine"]
+    if not refine:
+        names = ", ".join(s["stage"] for s in stages)
+        raise DataError(f"the run in {run_dir} has no detector_refine refinement stage (its stages: {names}); "
+                        "run it with --plugins ...,detector_refine.")
+    i = refine[0]["index"]
+    before, after = (run_dir / "stages" / f"{i - 1:02d}-{stages[i - 1]['stage']}.safetensors",
+                     run_dir / "stages" / f"{i:02d}-{STAGE}.safetensors")
+    for path in (before, after):
+        if not path.is_file():
+            raise DataError(f"{path} is missing; the run folder is incomplete, so rerun it.")
+    return before, after
+
+
+def build_report(run_dir: str | Path, pm=None) -> dict:
+    from ddcore.artifact import DistilledSet
+    from ddcore.export import default_scale, grid, save_png, to_pixels
+    from ddcore.pipeline import read_run_spec
+    from ddcore.run import for_display
+
+    run_dir = Path(run_dir).expanduser()
+    before_path, after_path = refine_stage_files(run_dir)
+    dataset = read_run_spec(run_dir).dataset
+    before, after = (DistilledSet.load(p) for p in (before_path, after_path))
+    if pm is not None:
+        before, after = (for_display(replace(s, facts={**s.facts, "dataset": dataset}), pm) for s in (before, after))
+    facts = after.facts.get(STAGE, {})
+    replaced = after.columns["replaced"].long()
+    rows = facts.get("per_class", [])
+    report = {
+        "run": str(run_dir), "dataset": dataset, "generator": facts.get("generator"), "detector": facts.get("detector"),
+        "detector_test_accuracy": facts.get("detector_test_accuracy"), "prototype_source": facts.get("prototype_source"),
+        "rounds_run": facts.get("rounds_run", 0), "candidates_made": facts.get("candidates_made", 0), "rounds": facts.get("rounds", []),
+        "per_class": [{**r, "rate_before": r["anomalous_before"] / max(1, r["images"]),
+                       "rate_after": r["anomalous_after"] / max(1, r["images"])} for r in rows],
+        "replaced_total": int((replaced > 0).sum()), "fallbacks": int((replaced == 2).sum()),
+    }
+    out = run_dir / STAGE
+    out.mkdir(parents=True, exist_ok=True)
+    idx = torch.nonzero(replaced > 0, as_tuple=False).flatten()
+    if len(idx):
+        pairs = torch.stack([to_pixels(before, before.images[idx]), to_pixels(after, after.images[idx])], 1).flatten(0, 1)
+        cols = 2 * min(5, len(idx))
+        report["png"] = str(save_png(grid(pairs, cols, default_scale(pairs.shape[1])), out / "replaced.png"))
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"run {report['run']} ({report['dataset']})", f"generator: {report['generator']}",
+             f"detector: {report['detector']}" + (f", {report['detector_test_accuracy']:.1%} test accuracy"
+                                                   if report.get("detector_test_accuracy") is not None else ""),
+             f"regenerated from: {report['prototype_source']}",
+             f"rounds run: {report['rounds_run']}, candidates made: {report['candidates_made']}, "
+             f"images replaced: {report['replaced_total']} ({report['fallbacks']} by the fallback)", "",
+             "| class | images | anomalous before | anomalous after | replaced |", "|---|---|---|---|---|"]
+    for r in report["per_class"]:
+        lines.append(f"| {r['class']} | {r['images']} | {r['anomalous_before']} ({r['rate_before']:.0%}) | "
+                     f"{r['anomalous_after']} ({r['rate_after']:.0%}) | {r['replaced']} |")
+    if report.get("png"):
+        lines += ["", f"before | after pairs: {report['png']}"]
+    return "\n".join(lines)
