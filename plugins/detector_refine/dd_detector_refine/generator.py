@@ -10,6 +10,7 @@ ready latents (no VAE encode), which is how prototypes enter (D4M's ``Latents2Im
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,6 +105,22 @@ def load_generator(ctx: RunContext, data: RealData, opts: DetectorRefineOptions)
     return load_stable_diffusion(Path(opts.generator).expanduser(), data, opts, ctx.device)
 
 
+@contextmanager
+def quiet_diffusers():
+    """Silence diffusers' load/save chatter (missing optional parts, accelerate hints): our log says what loaded."""
+    from diffusers.utils import logging
+
+    level, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
+        if bars:
+            logging.enable_progress_bar()
+
+
 def _quiet(pipe) -> None:
     pipe.set_progress_bar_config(disable=True)
 
@@ -115,8 +132,10 @@ def load_tiny(folder: Path, data: RealData, device: torch.device) -> DiffusionGe
     from .tiny_ldm import CLASS_TABLE
 
     info = json.loads((folder / "ddcore_generator.json").read_text())
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(folder, local_files_only=True, text_encoder=None, tokenizer=None,
-                                                          safety_checker=None, feature_extractor=None).to(device)
+    with quiet_diffusers():
+        pipe = StableDiffusionImg2ImgPipeline.from_pretrained(folder, local_files_only=True, text_encoder=None, tokenizer=None,
+                                                              safety_checker=None, feature_extractor=None,
+                                                              low_cpu_mem_usage=False).to(device)
     _quiet(pipe)
     return DiffusionGenerator(pipe=pipe, description=f"small latent diffusion model trained on {data.name} ({folder})",
                               identity=f"tiny:{folder.name}",
@@ -130,9 +149,10 @@ def load_stable_diffusion(folder: Path, data: RealData, opts: DetectorRefineOpti
     if not (folder / "model_index.json").is_file():
         raise ConfigError(f"detector_refine.generator={folder} is not a diffusers folder (no model_index.json); "
                           "point it at a saved Stable Diffusion pipeline or use generator=tiny.")
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(folder, local_files_only=True, torch_dtype=dtype,
-                                                          safety_checker=None, requires_safety_checker=False).to(device)
+    dtype = torch.float16 if device.type == "cuda" else torch.float32  # half precision only where it is fast
+    with quiet_diffusers():
+        pipe = StableDiffusionImg2ImgPipeline.from_pretrained(folder, local_files_only=True, safety_checker=None,
+                                                              requires_safety_checker=False).to(device, dtype)
     _quiet(pipe)
     prompts = [opts.prompt.format(name=name.replace("_", " ")) for name in data.class_names]
     return DiffusionGenerator(pipe=pipe, description=f"Stable Diffusion img2img from {folder}", identity=f"sd:{folder.resolve()}:{opts.resolution}",

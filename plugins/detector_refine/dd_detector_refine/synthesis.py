@@ -37,6 +37,10 @@ def synthesize_from_prototypes(ctx: RunContext, data: RealData, per_class: int) 
     from .prototypes import class_prototypes, prototype_spec
 
     opts = ctx.options_for("detector_refine")
+    if opts.detector_weights:  # a checkpoint that does not fit should stop the run before the slow part
+        from .detector import load_detector
+
+        load_detector(ctx, data, opts)
     generator = load_generator(ctx, data, opts)
     ctx.log(f"generator: {generator.description}")
     protos = class_prototypes(ctx, data, generator, per_class, opts.kmeans_init)

@@ -118,7 +118,10 @@ class TrainedParts:
         pipe = StableDiffusionImg2ImgPipeline(vae=self.vae, text_encoder=None, tokenizer=None, unet=self.unet,
                                               scheduler=scheduler(), safety_checker=None, feature_extractor=None,
                                               requires_safety_checker=False)
-        pipe.save_pretrained(folder)
+        from .generator import quiet_diffusers
+
+        with quiet_diffusers():
+            pipe.save_pretrained(folder)
         save_file({"weight": self.tokens.weight.detach().cpu().contiguous()}, str(folder / CLASS_TABLE))
         (folder / "ddcore_generator.json").write_text(json.dumps(
             {"kind": "tiny-ldm", "tokens": self.settings.tokens, "class_names": self.class_names}, indent=2))
