@@ -26,7 +26,7 @@ class DetectorRefineOptions(Options):
     guidance: float = Field(8.0, ge=1, description="classifier-free guidance scale w (D4M: 8)")
     steps: int = Field(50, ge=1, description="scheduler steps N (⌊σN⌋ of them run)")
     gen_width: int = Field(32, ge=8, description="small generator: channels of its first block")
-    gen_vae_epochs: int = Field(20, ge=1, description="small generator: autoencoder training epochs")
+    gen_vae_epochs: int = Field(10, ge=1, description="small generator: autoencoder training epochs")
     gen_unet_epochs: int = Field(60, ge=1, description="small generator: denoiser training epochs")
     # prototypes
     kmeans_init: int = Field(3, ge=1, description="k-means restarts (n_init) per class")

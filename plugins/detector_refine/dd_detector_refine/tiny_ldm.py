@@ -1,7 +1,7 @@
 """The small latent diffusion model used when the user gives no diffusion weights.
 
 Built only from diffusers classes (research/detector_refine.md §4.1, option A): an
-``AutoencoderKL`` that halves the resolution into 4 latent channels, a class-conditional
+``AutoencoderKL`` that shrinks the image 2–8× into 4 latent channels (``latent_factor``), a class-conditional
 ``UNet2DConditionModel`` that reads a learned class-token table through cross-attention (the
 last row is the null class for classifier-free guidance), and a ``DDIMScheduler``. Trained on
 the run's real training images, saved with ``save_pretrained`` into the cache, and resumable:
@@ -35,8 +35,8 @@ class TinyLdmSettings:
 
     width: int = 32  # channels of the first VAE/UNet block; the second has twice as many
     tokens: int = 4  # class-conditioning tokens the UNet attends to
-    vae_epochs: int = 30
-    unet_epochs: int = 100
+    vae_epochs: int = 10
+    unet_epochs: int = 60
     batch_size: int = 128
     lr: float = 1e-3
     kl_weight: float = 1e-6
@@ -51,16 +51,24 @@ def scheduler():
                          clip_sample=False, set_alpha_to_one=False, steps_offset=1)
 
 
+def latent_factor(size: int) -> int:
+    """How much the autoencoder shrinks the image: latents of about 4–16 pixels keep the denoiser cheap
+    on a CPU (8×8 digits -> 4×4, 28×28 MNIST -> 7×7, 32×32 CIFAR -> 8×8, 64 -> 16, larger ÷ 8 as in SD)."""
+    return 2 if size <= 16 else 4 if size <= 64 else 8
+
+
 def build_parts(channels: int, size: int, num_classes: int, s: TinyLdmSettings):
     """Fresh VAE, UNet and class-token table for ``channels``×``size``×``size`` images."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     w = (s.width, 2 * s.width)
     groups = min(8, s.width)
-    vae = AutoencoderKL(in_channels=channels, out_channels=channels, latent_channels=4, block_out_channels=w,
-                        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+    blocks = 1 + int(math.log2(latent_factor(size)))
+    vae_w = (s.width, *[2 * s.width] * (blocks - 1))
+    vae = AutoencoderKL(in_channels=channels, out_channels=channels, latent_channels=4, block_out_channels=vae_w,
+                        down_block_types=("DownEncoderBlock2D",) * blocks, up_block_types=("UpDecoderBlock2D",) * blocks,
                         layers_per_block=1, norm_num_groups=groups, sample_size=size)
-    unet = UNet2DConditionModel(sample_size=math.ceil(size / 2), in_channels=4, out_channels=4, block_out_channels=w,
+    unet = UNet2DConditionModel(sample_size=math.ceil(size / latent_factor(size)), in_channels=4, out_channels=4, block_out_channels=w,
                                 layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=s.width,
                                 attention_head_dim=4, norm_num_groups=groups)

@@ -1,0 +1,150 @@
+"""detector_refine: label consistency and accuracy before and after refinement.
+
+    python bench/refine_quality.py                                   # digits and mnist5k, IPC 10, K = 5
+    python bench/refine_quality.py --datasets digits --sweep         # plus the β × top-k sweep
+
+For each dataset, two `dd run`s (fresh folders under --out):
+  * `--plugins detector_refine`: prototype synthesis (the pool after the scoring stage) vs. refined;
+  * `--plugins edf,detector_refine --preset <dataset>-ipc<N>`: EDF's set vs. refined.
+and with --sweep one `--plugins detector_refine` run per β in --betas (top-k 3) and per top-k in
+--top-ks (β = --sweep-beta); the synthesis stage of every sweep run is identical (same seeds).
+
+Every set (before and after refinement) is evaluated with `dd eval`'s protocol: K = --nets ConvNets
+(D3; D2 on 8×8), --epochs epochs, DSA, final-epoch test accuracy, mean ± std; "random real" is the
+protocol's own baseline. Label consistency = the fraction of synthetic images whose label an
+*independent* classifier (--judge, default convnet-w64-bn, trained with another seed than the
+detector) predicts. Prints markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def dd(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "ddcore", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def evaluate(path: Path, dataset: str, args) -> dict:
+    dd("eval", str(path), "--dataset", dataset, "-q", "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}")
+    name = "eval.json" if path.is_dir() else f"{path.stem}.eval.json"
+    return json.loads(((path if path.is_dir() else path.parent) / name).read_text())
+
+
+class Judge:
+    """The independent classifier: another architecture and seed than the detector, trained on the real data."""
+
+    def __init__(self, dataset: str, model: str, seed: int, epochs: int):
+        import torch
+
+        from ddcore.cache import Cache
+        from ddcore.classifier import real_data_classifier
+        from ddcore.pipeline import RunSpec, load_dataset
+        from ddcore.plugins import get_plugin_manager
+        from ddcore.train import TrainSettings
+
+        self.data = load_dataset(RunSpec(dataset=dataset), get_plugin_manager())
+        self.net = real_data_classifier(Cache(), self.data, model, TrainSettings(epochs=epochs), seed, torch.device("cpu"),
+                                        log=lambda m: None, quiet=True)
+        self.description = f"{model}, seed {seed}, {epochs} epochs, {self.net.test_accuracy:.1%} test accuracy"
+
+    def consistency(self, path: Path) -> float:
+        import torch
+
+        from ddcore.artifact import DistilledSet
+
+        d = DistilledSet.load(path)
+        with torch.no_grad():
+            pred = torch.cat([self.net(b).argmax(1) for b in d.images.split(256)])
+        return float((pred == d.classes).float().mean())
+
+
+def pool_before_refinement(run: Path) -> Path:
+    """The stage file the refinement stage received."""
+    stages = json.loads((run / "manifest.json").read_text())["stages"]
+    i = [s["index"] for s in stages if s["stage"] == "detector_refine" and s["mode"] == "refine"][0]
+    before = stages[i - 1]
+    return run / "stages" / f"{before['index']:02d}-{before['stage']}.safetensors"
+
+
+def refine_run(dataset: str, ipc: int, name: str, plugins: str, extra: list[str], args) -> dict:
+    out = Path(args.out) / f"{dataset}-ipc{ipc}-{name}"
+    started = time.perf_counter()
+    dd("run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", plugins, "--out", str(out), "--overwrite", "-q",
+       "--seed", str(args.seed), "--no-eval", *extra)
+    seconds = time.perf_counter() - started
+    from ddcore.artifact import DistilledSet
+
+    final = DistilledSet.load(out)
+    before_n = int(final.columns["anomalous_before"].sum())
+    after_n = int(final.columns["anomalous"].sum())
+    return {"out": out, "seconds": seconds, "before": pool_before_refinement(out), "facts": final.facts["detector_refine"],
+            "anomalous": (before_n, after_n, len(final)), "replaced": int((final.columns["replaced"] > 0).sum())}
+
+
+def row(label: str, acc: dict, consistency: float, anomalies: str = "", replaced: str = "", seconds: str = "") -> str:
+    d = acc["distilled"]
+    return f"| {label} | {d['mean']:.2f} ± {d['std']:.2f} | {consistency:.1%} | {anomalies} | {replaced} | {seconds} |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
+    ap.add_argument("--ipc", type=int, default=10)
+    ap.add_argument("--nets", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--judge", default="convnet-w64-bn", help="architecture of the independent classifier")
+    ap.add_argument("--judge-seed", type=int, default=1)
+    ap.add_argument("--sweep", action="store_true", help="also sweep β and top-k on the prototype-synthesis pipeline")
+    ap.add_argument("--betas", nargs="+", type=float, default=[0.5, 0.7, 0.9])
+    ap.add_argument("--top-ks", nargs="+", type=int, default=[1, 3, 10])
+    ap.add_argument("--sweep-beta", type=float, default=0.9)
+    ap.add_argument("--no-edf", action="store_true", help="skip the edf vs edf,detector_refine rows")
+    ap.add_argument("--edf-options", nargs="*", default=[], metavar="edf.KEY=VALUE", help="options for the EDF runs only")
+    ap.add_argument("--out", default="bench-runs/refine")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments for every run")
+    args = ap.parse_args()
+    print(f"# refine_quality: IPC {args.ipc}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; "
+          f"final-epoch accuracy); seed {args.seed}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
+    for dataset in args.datasets:
+        judge = Judge(dataset, args.judge, args.judge_seed, 30)
+        print(f"\n## {dataset}: independent classifier {judge.description}\n")
+        print("| set | accuracy % (mean ± std) | label consistency (independent) | detector-anomalous before → after | replaced | run time (s) |")
+        print("|---|---|---|---|---|---|")
+        runs = [("prototype synthesis", "detector_refine", [])]
+        if not args.no_edf:
+            edf_options = [x for opt in args.edf_options for x in ("-o", opt)]
+            runs.append(("EDF", "edf,detector_refine", ["--preset", f"{dataset}-ipc{args.ipc}", *edf_options]))
+        random_real = None
+        for label, plugins, extra in runs:
+            r = refine_run(dataset, args.ipc, plugins.replace(",", "+"), plugins, extra + args.extra, args)
+            acc_before, acc_after = evaluate(r["before"], dataset, args), evaluate(r["out"], dataset, args)
+            random_real = acc_after["random"]
+            b, a, n = r["anomalous"]
+            print(row(label, acc_before, judge.consistency(r["before"]), f"{b}/{n}"), flush=True)
+            print(row(f"{label} + detector_refine", acc_after, judge.consistency(r["out"] / "distilled.safetensors"),
+                      f"{b}/{n} → {a}/{n}", str(r["replaced"]), f"{r['seconds']:.0f}"), flush=True)
+        print(f"| random real (protocol baseline) | {random_real['mean']:.2f} ± {random_real['std']:.2f} | | | | |")
+        if args.sweep:
+            print(f"\n### {dataset}: sweep (prototype synthesis + detector_refine)\n")
+            print("| β | top-k | accuracy % (mean ± std) | label consistency (independent) | anomalous before → after | replaced | run time (s) |")
+            print("|---|---|---|---|---|---|---|")
+            grid = [(b, 3) for b in args.betas] + [(args.sweep_beta, k) for k in args.top_ks if (args.sweep_beta, k) not in [(b, 3) for b in args.betas]]
+            for beta, k in grid:
+                r = refine_run(dataset, args.ipc, f"sweep-b{beta}-k{k}", "detector_refine",
+                               ["-o", f"detector_refine.beta={beta}", "-o", f"detector_refine.top_k={k}", *args.extra], args)
+                acc = evaluate(r["out"], dataset, args)
+                b, a, n = r["anomalous"]
+                print(f"| {beta} | {k} | {acc['distilled']['mean']:.2f} ± {acc['distilled']['std']:.2f} | "
+                      f"{judge.consistency(r['out'] / 'distilled.safetensors'):.1%} | {b}/{n} → {a}/{n} | {r['replaced']} | {r['seconds']:.0f} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
