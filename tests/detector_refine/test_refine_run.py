@@ -10,17 +10,14 @@ import dd_detector_refine
 import dd_edf
 from ddcore import testing
 from ddcore.artifact import DistilledSet
+from tiny_settings import DETECTOR_REFINE_TINY, EDF_TINY
 
 MANAGER = testing.make_plugin_manager((dd_detector_refine, "detector_refine"), (dd_edf, "edf"))
 
 
 def run(out, plugins=("detector_refine",), ipc=2, **opts):
-    from conftest import TINY
-
-    options = {"detector_refine": {**TINY, "beta": 0.9, **opts}}
+    options = {"detector_refine": {**DETECTOR_REFINE_TINY, "beta": 0.9, **opts}}
     if "edf" in plugins:
-        from edf_tiny import EDF_TINY
-
         options["edf"] = EDF_TINY
     return testing.run_tiny(list(plugins), out, ipc=ipc, options=options, manager=MANAGER)
 
@@ -121,6 +118,7 @@ def test_detector_weights_for_another_architecture_are_refused(tmp_path, dd):
 
     save_file(build_model("convnet-w16", 1, 10, (8, 8)).state_dict(), str(tmp_path / "det.safetensors"))
     proc = dd("run", "--plugins", "detector_refine", "--out", str(tmp_path / "bad"), "--no-eval", "-o", "detector_refine.rounds=0",
+              *[x for k, v in DETECTOR_REFINE_TINY.items() for x in ("-o", f"detector_refine.{k}={v}")],
               "-o", f"detector_refine.detector_weights={tmp_path / 'det.safetensors'}", "-o", "detector_refine.detector_model=convnet-w32")
     assert proc.returncode == 2 and "do not fit the detector_model architecture" in proc.stderr, proc.stderr[-500:]
     assert "training the small latent diffusion" not in proc.stderr  # refused before the generator

@@ -19,6 +19,7 @@ from ddcore.artifact import DistilledSet
 from ddcore.cache import Cache
 from ddcore.data.embedded import load_digits
 from dd_edf.experts import ExpertSettings, load_or_train_experts
+from tiny_settings import EDF_TINY as TINY
 
 
 def test_experts_save_distinct_epochs_and_are_cached(tmp_path):
@@ -35,8 +36,6 @@ def test_experts_save_distinct_epochs_and_are_cached(tmp_path):
 
 
 def run(tmp_path, name, plugins=("edf",), ipc=1, **edf):
-    from conftest import TINY
-
     return testing.run_tiny(list(plugins), tmp_path / name, ipc=ipc, options={"edf": {**TINY, **edf}}, manager=MANAGER)
 
 
@@ -93,7 +92,7 @@ def test_another_plugin_weights_edf_pixel_gradients(tmp_path):
     assert dd_toy.weights.CALLS["pixels"] == 6 and dd_toy.weights.CALLS["terms"] == 6
     data = load_digits()
     # pixel_scale defaults to 1: images move; with 0 they stay the real images they started from
-    from conftest import TINY
+
 
     frozen0 = testing.run_tiny(["edf", "toy_weights"], tmp_path / "zero", ipc=1, manager=MANAGER,
                                options={"edf": {**TINY, "init": "real", "dae": False}, "toy_weights": {"pixel_scale": 0.0}})
@@ -103,7 +102,7 @@ def test_another_plugin_weights_edf_pixel_gradients(tmp_path):
 
 def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, dd):
     args = ["run", "--plugins", "edf", "--ipc", "1", "--no-eval", "-q"]
-    from conftest import TINY
+
 
     for k, v in {**TINY, "iterations": 12, "checkpoint_every": 3}.items():
         args += ["-o", f"edf.{k}={v}" if not isinstance(v, str) else f'edf.{k}="{v}"']
@@ -132,15 +131,13 @@ def test_edf_then_clip_select(tmp_path):
     import dd_clip_select
 
     pm = testing.make_plugin_manager((dd_edf, "edf"), (dd_clip_select, "clip_select"))
-    from conftest import TINY
+
 
     d = testing.run_tiny(["edf", "clip_select"], tmp_path / "r", ipc=1, pool_factor=2, options={"edf": TINY}, manager=pm)
     testing.assert_artifact(d, ipc=1, num_classes=10)
 
 
 def test_edf_on_zca_whitened_data(tmp_path):
-    from conftest import TINY
-
     d = testing.run_tiny(["edf"], tmp_path / "z", dataset="digits?zca=0.1", ipc=1, options={"edf": {**TINY, "iterations": 2}},
                          manager=MANAGER)
     assert d.facts["dataset"] == "digits?zca=0.1" and d.facts["data"]["zca_eps"] == 0.1

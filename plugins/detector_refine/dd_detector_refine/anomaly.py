@@ -19,8 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddcore.data.base import RealData
 
 
-
-
 def label_confidence(probs: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(p(c|x), argmax = c) for each row of ``probs`` and its class."""
     conf = probs[torch.arange(len(classes)), classes]
