@@ -1,0 +1,61 @@
+"""The open_clip encoder offline: a tiny registered config, weights through a real file path and a
+local-dir folder, the model's preprocessing on tensors, and a clear error for missing weights."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ddcore.errors import ConfigError
+from dd_clip_select.encoder import create_encoder
+
+TINY_CLIP = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
+             "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("clip")
+    (folder / "dd-test-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(folder / "dd-test-tiny-clip.json")
+    torch.manual_seed(0)
+    model = open_clip.create_model("dd-test-tiny-clip").eval()
+    torch.save(model.state_dict(), folder / "weights.pt")
+    return folder, model
+
+
+def test_weights_file_loads_into_the_named_config_and_embeds_like_the_original(tiny_clip):
+    folder, model = tiny_clip
+    enc = create_encoder("dd-test-tiny-clip", str(folder / "weights.pt"), torch.device("cpu"))
+    assert "file" in enc.description
+    images = torch.rand(3, 1, 8, 8)  # grey, small: repeated to RGB and resized by the model's own transform
+    emb = enc.images(images)
+    assert emb.shape == (3, 32) and torch.allclose(emb.norm(dim=1), torch.ones(3))
+    x = enc._prepare(images)
+    assert x.shape == (3, 3, 32, 32)
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(model.encode_image(x), dim=1)
+    assert torch.allclose(emb, ref, atol=1e-5)
+    text = enc.classes(["cat", "dog"], ["a photo of a {}.", "a {}."])
+    assert text.shape == (2, 32) and torch.allclose(text.norm(dim=1), torch.ones(2))
+
+
+def test_local_dir_folder_round_trips(tiny_clip, tmp_path):
+    from safetensors.torch import save_file
+
+    folder, model = tiny_clip
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP}))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "open_clip_model.safetensors"))
+    enc = create_encoder(f"local-dir:{tmp_path}", None, torch.device("cpu"))
+    ref = create_encoder("dd-test-tiny-clip", str(folder / "weights.pt"), torch.device("cpu"))
+    images = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(enc.images(images), ref.images(images), atol=1e-6)
+
+
+def test_missing_weights_are_one_sentence(tiny_clip):
+    with pytest.raises(ConfigError, match="could not load weights"):
+        create_encoder("dd-test-tiny-clip", "no-such-tag", torch.device("cpu"))
