@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddcore.cache import Cache
     from ddcore.data.base import RealData
 
-CODE_VERSION = 1  # bump when training changes in a way the cache key cannot see
+CODE_VERSION = 2  # bump when training changes in a way the cache key cannot see (2: VAE sampling seeded)
 CACHE_KIND = "detector_refine-generator"
 CLASS_TABLE = "class_tokens.safetensors"
 
@@ -172,45 +172,45 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
         order = torch.randperm(len(x_all), generator=g).to(device)
         return order.split(s.batch_size)
 
-    bar = progress_bar(range(done["vae"], s.vae_epochs), desc="generator: VAE", quiet=quiet)
-    for _ in bar:
-        vae.train()
-        for idx in batches():
-            x = x_all[idx]
-            post = vae.encode(x).latent_dist
-            recon = vae.decode(post.sample(generator=None)).sample
-            loss = F.mse_loss(recon, x) + s.kl_weight * post.kl().mean()
-            opt_vae.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_vae.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        done["vae"] += 1
-        save_partial()
+    def run_phase(phase: str, module: nn.Module, opt, epochs: int, batch_loss) -> float:
+        """Train ``module`` for the phase's remaining epochs, a checkpoint after each; the last loss."""
+        last = float("nan")
+        bar = progress_bar(range(done[phase], epochs), desc=f"generator: {dict(vae='VAE', unet='UNet')[phase]}", quiet=quiet)
+        for _ in bar:
+            module.train()
+            for idx in batches():
+                loss = batch_loss(idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            last = loss.item()
+            bar.set_postfix(loss=f"{last:.4f}")
+            done[phase] += 1
+            save_partial()
+        return last
+
+    def vae_loss(idx: torch.Tensor) -> torch.Tensor:
+        x = x_all[idx]
+        post = vae.encode(x).latent_dist
+        return F.mse_loss(vae.decode(post.sample(generator=g)).sample, x) + s.kl_weight * post.kl().mean()
+
+    run_phase("vae", vae, opt_vae, s.vae_epochs, vae_loss)
     vae.eval().requires_grad_(False)
     with torch.no_grad():
         latents = torch.cat([vae.encode(x).latent_dist.mean for x in x_all.split(256)])
     scale = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=scale)
     z_all = latents * scale
-
     sched = scheduler()
-    null = data.num_classes
-    bar = progress_bar(range(done["unet"], s.unet_epochs), desc="generator: UNet", quiet=quiet)
-    for _ in bar:
-        unet.train()
-        for idx in batches():
-            z0, y = z_all[idx], y_all[idx].clone()
-            drop = torch.rand(len(y), generator=g).to(device) < s.uncond_prob
-            y[drop] = null
-            noise = torch.randn(z0.shape, generator=g).to(device)
-            t = torch.randint(0, sched.config.num_train_timesteps, (len(y),), generator=g).to(device)
-            pred = unet(sched.add_noise(z0, noise, t), t, encoder_hidden_states=class_tokens(tokens, y, s.tokens)).sample
-            loss = F.mse_loss(pred, noise)
-            opt_unet.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_unet.step()
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        done["unet"] += 1
-        save_partial()
-    log(f"generator trained: latent scale {scale:.3f}, last denoising loss {loss.item():.4f}")
+
+    def denoising_loss(idx: torch.Tensor) -> torch.Tensor:
+        z0, y = z_all[idx], y_all[idx].clone()
+        y[(torch.rand(len(y), generator=g) < s.uncond_prob).to(device)] = data.num_classes  # the null class, for CFG
+        noise = torch.randn(z0.shape, generator=g).to(device)
+        t = torch.randint(0, sched.config.num_train_timesteps, (len(y),), generator=g).to(device)
+        pred = unet(sched.add_noise(z0, noise, t), t, encoder_hidden_states=class_tokens(tokens, y, s.tokens)).sample
+        return F.mse_loss(pred, noise)
+
+    last = run_phase("unet", unet, opt_unet, s.unet_epochs, denoising_loss)
+    log(f"generator trained: latent scale {scale:.3f}, last denoising loss {last:.4f}")
     return TrainedParts(vae.cpu(), unet.eval().cpu(), tokens.cpu(), s, list(data.class_names))
