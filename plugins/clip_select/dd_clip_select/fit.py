@@ -7,8 +7,10 @@ temperature). The result is saved as an open_clip ``local-dir:`` folder (``open_
 + ``open_clip_model.safetensors``) in the cache, keyed by data, config and settings, so runs load
 it through the same path as any user folder.
 
-Status (work in progress, not wired to any command yet): with this ViT tower the features
-collapse and the loss stays at chance (log batch) on digits; see the project notes.
+Status (work in progress, not wired to a command yet): with the ResNet tower the contrastive
+loss falls (digits, 3 epochs: 5.3 → 1.4), but the saved folder reloaded through ``local-dir:``
+gives 19 % zero-shot accuracy where the same recipe evaluated in memory gave 98 %: find what
+the save/reload loses (BatchNorm statistics? the tokenizer?) before wiring it.
 """
 
 from __future__ import annotations
@@ -30,23 +32,29 @@ CODE_VERSION = 1
 
 @dataclass(frozen=True)
 class FitSettings:
-    """The small model and its training (all part of the cache key)."""
+    """The small model and its training (all part of the cache key).
+
+    The image tower is open_clip's ModifiedResNet (a list of layer counts), not a ViT: on digits a
+    small ViT's features barely depend on the image at initialisation and both towers collapsed
+    to a constant (loss stuck at log batch size), while the ResNet tower learns within an epoch.
+    """
 
     embed_dim: int = 64
     image_size: int = 32
-    patch_size: int = 4
-    width: int = 128
-    layers: int = 4
-    epochs: int = 30
-    batch_size: int = 256
-    lr: float = 5e-4
+    vision_width: int = 32
+    vision_layers: tuple[int, ...] = (1, 1, 1, 1)
+    text_width: int = 64
+    text_layers: int = 2
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
 
     def model_cfg(self) -> dict:
-        heads = max(1, self.width // 64)
         return {"embed_dim": self.embed_dim,
-                "vision_cfg": {"image_size": self.image_size, "layers": self.layers, "width": self.width, "patch_size": self.patch_size,
-                               "head_width": self.width // heads},
-                "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": self.width, "heads": heads, "layers": self.layers}}
+                "vision_cfg": {"image_size": self.image_size, "layers": list(self.vision_layers), "width": self.vision_width,
+                               "head_width": self.vision_width},
+                "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": self.text_width, "heads": max(1, self.text_width // 64),
+                             "layers": self.text_layers}}
 
 
 def fitted_dir(cache: Cache, data: RealData, settings: FitSettings, templates: list[str], seed: int) -> Path:
@@ -78,7 +86,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     from ddcore.context import derive_seed
     from ddcore.progress import progress_bar
 
-    name = f"ddcore-fit-{s.embed_dim}-{s.width}-{s.layers}-p{s.patch_size}-{s.image_size}"
+    name = f"ddcore-fit-{abs(hash(json.dumps(s.model_cfg(), sort_keys=True))) % 10**8}"
     (folder / f"{name}.json").write_text(json.dumps(s.model_cfg()))
     open_clip.add_model_config(folder / f"{name}.json")  # open_clip names a config after its file
     torch.manual_seed(derive_seed(seed, "clip-fit-init"))
@@ -91,7 +99,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     captions = [[t.format(n.replace("_", " ")) for t in templates] for n in data.class_names]
     tokens = torch.stack([tokenizer(c) for c in captions])  # (classes, templates, 77)
     loss_fn = open_clip.ClipLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.1)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(derive_seed(seed, "clip-fit-train"))
     model.train()
     bar = progress_bar(range(s.epochs), desc="fit clip", quiet=quiet)
