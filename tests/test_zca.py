@@ -55,3 +55,13 @@ def test_a_run_on_whitened_data_evaluates_and_shows_in_pixel_space(dd, tmp_path)
     first = DistilledSet.load(out).columns["real_index"][0]
     pixels = (real.denormalize(real.train_images[first : first + 1])[0, 0] * 255).round().numpy()
     assert abs(float(shown[2, 2]) - float(pixels[0, 0])) <= 2  # first tile starts after 2 px of padding
+
+
+@pytest.mark.parametrize("zca_eps", [None, 0.1])
+def test_normalize_is_the_inverse_of_denormalize(zca_eps):
+    """Generators hand back [0, 1] pixels; ``normalize`` puts them into the run's (whitened) space."""
+    data = load_digits() if zca_eps is None else load_digits().whitened(zca_eps)
+    pixels = data.denormalize(data.train_images[:20])
+    assert torch.allclose(data.denormalize(data.normalize(pixels)), pixels, atol=1e-4)
+    if zca_eps is None:
+        assert torch.allclose(data.normalize(pixels), data.train_images[:20], atol=1e-5)
