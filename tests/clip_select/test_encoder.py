@@ -35,7 +35,7 @@ def test_weights_file_loads_into_the_named_config_and_embeds_like_the_original(t
     images = torch.rand(3, 1, 8, 8)  # grey, small: repeated to RGB and resized by the model's own transform
     emb = enc.images(images)
     assert emb.shape == (3, 32) and torch.allclose(emb.norm(dim=1), torch.ones(3))
-    x = enc._prepare(images)
+    x = enc.prepare(images)
     assert x.shape == (3, 3, 32, 32)
     with torch.no_grad():
         ref = torch.nn.functional.normalize(model.encode_image(x), dim=1)

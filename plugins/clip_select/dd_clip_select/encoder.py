@@ -17,6 +17,16 @@ import torch.nn.functional as F
 from ddcore.errors import ConfigError
 
 
+def model_input(preprocess, images01: torch.Tensor) -> torch.Tensor:
+    """[0, 1] N×C×H×W tensors -> the model's input: RGB, then the tensor steps of open_clip's own
+    validation transform (resize, centre crop, normalise), applied to the whole batch."""
+    x = images01.expand(-1, 3, -1, -1) if images01.shape[1] == 1 else images01
+    for step in getattr(preprocess, "transforms", []):
+        if type(step).__name__ in ("Resize", "CenterCrop", "Normalize"):
+            x = step(x)
+    return x
+
+
 @dataclass
 class ClipEncoder:
     model: torch.nn.Module
@@ -29,19 +39,15 @@ class ClipEncoder:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _prepare(self, images01: torch.Tensor) -> torch.Tensor:
-        """[0, 1] N×C×H×W -> the model's input: RGB, resized and centre-cropped, normalised."""
-        x = images01.expand(-1, 3, -1, -1) if images01.shape[1] == 1 else images01
-        steps = [t for t in getattr(self.preprocess, "transforms", []) if type(t).__name__ in ("Resize", "CenterCrop", "Normalize")]
-        for t in steps:
-            x = t(x)
-        return x
+    def prepare(self, images01: torch.Tensor) -> torch.Tensor:
+        """[0, 1] N×C×H×W -> the model's input (``model_input`` with this model's preprocessing)."""
+        return model_input(self.preprocess, images01)
 
     @torch.no_grad()
     def images(self, images01: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """L2-normalised image embeddings (N, d) on the CPU."""
         self.model.eval()
-        out = [F.normalize(self.model.encode_image(self._prepare(b).to(self.device)).float(), dim=1).cpu()
+        out = [F.normalize(self.model.encode_image(self.prepare(b).to(self.device)).float(), dim=1).cpu()
                for b in images01.split(batch_size)]
         return torch.cat(out)
 

@@ -89,9 +89,10 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     torch.manual_seed(derive_seed(seed, "clip-fit-init"))
     model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
     tokenizer = open_clip.get_tokenizer(name)
-    from .encoder import ClipEncoder
+    from .encoder import model_input
 
-    prepare = ClipEncoder(model, tokenizer, preprocess, "", "")._prepare
+    def prepare(images01: torch.Tensor) -> torch.Tensor:
+        return model_input(preprocess, images01)
     images = data.denormalize(data.train_images)
     captions = [[t.format(n.replace("_", " ")) for t in templates] for n in data.class_names]
     tokens = torch.stack([tokenizer(c) for c in captions])  # (classes, templates, 77)

@@ -27,8 +27,7 @@ def label_confidence(probs: torch.Tensor, classes: torch.Tensor) -> tuple[torch.
 
 def anomaly_mask(probs: torch.Tensor, classes: torch.Tensor, beta: float) -> torch.Tensor:
     """True where the label does not match the detector's argmax or its probability is below β."""
-    conf, agrees = label_confidence(probs, classes)
-    return ~agrees | (conf < beta)
+    return anomaly_columns(probs, classes, beta)["anomalous"].bool()
 
 
 def anomaly_columns(probs: torch.Tensor, classes: torch.Tensor, beta: float) -> dict[str, torch.Tensor]:

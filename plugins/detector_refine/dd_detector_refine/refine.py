@@ -37,6 +37,10 @@ class Outcome:
     candidates_made: int = 0
     per_round: list[dict] = field(default_factory=list)
 
+    @classmethod
+    def untouched(cls, n: int) -> Outcome:
+        return cls(replaced=torch.zeros(n, dtype=torch.uint8), round=torch.zeros(n, dtype=torch.long))
+
 
 def image_prototypes(ctx: RunContext, pool: DistilledSet, data: RealData, generator, opts) -> tuple[torch.Tensor, str]:
     """The latent each image is regenerated from, and where it came from."""
@@ -59,11 +63,10 @@ def refine(ctx: RunContext, pool: DistilledSet, data: RealData, detector, genera
     from .synthesis import generate
 
     images = pool.images.clone()
-    n = len(pool)
-    outcome = Outcome(replaced=torch.zeros(n, dtype=torch.uint8), round=torch.zeros(n, dtype=torch.long))
+    outcome = Outcome.untouched(len(pool))
     features = detector.features(images)
     qualified = ~anomalous.bool()
-    conf_now = label_confidence(detector.probabilities(images), pool.classes)[0]
+    conf_now = pool.columns["detector_confidence"].clone()  # the scorer's p(c|x), updated as images are replaced
     best = {}  # image index -> (confidence, image) of its most confident candidate so far
     todo = torch.nonzero(anomalous.bool(), as_tuple=False).flatten().tolist()
     for r in range(1, opts.rounds + 1):
@@ -120,7 +123,7 @@ def refine_pool(ctx: RunContext, pool: DistilledSet, data: RealData) -> Distille
     detector = load_detector(ctx, data, opts)
     if opts.rounds == 0 or not anomalous.any():
         ctx.log("nothing to regenerate" + (" (rounds = 0)" if opts.rounds == 0 else ": no image is anomalous"))
-        outcome = Outcome(replaced=torch.zeros(len(pool), dtype=torch.uint8), round=torch.zeros(len(pool), dtype=torch.long))
+        outcome = Outcome.untouched(len(pool))
         images, generator_description, source = pool.images, "not loaded (nothing to regenerate)", "-"
     else:
         generator = load_generator(ctx, data, opts)
