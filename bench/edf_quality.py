@@ -41,6 +41,13 @@ def run(dataset: str, ipc: int, method: str, args) -> dict:
     return result
 
 
+def device_name() -> str:
+    """What `--device auto` picks here, for the protocol line (GPU and CPU numbers are not bit-identical)."""
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "cpu"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
@@ -53,7 +60,7 @@ def main() -> None:
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments, e.g. -o edf.iterations=50")
     args = ap.parse_args()
     print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), seed {args.seed}, "
-          f"presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
+          f"device {device_name()}, presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
     print("| dataset | IPC | method | accuracy % (mean ± std) | random real % | run time (s) |")
     print("|---|---|---|---|---|---|")
     for dataset in args.datasets:

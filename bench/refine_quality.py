@@ -92,6 +92,13 @@ def row(label: str, acc: dict, consistency: float, anomalies: str = "", replaced
     return f"| {label} | {d['mean']:.2f} ± {d['std']:.2f} | {consistency:.1%} | {anomalies} | {replaced} | {seconds} |"
 
 
+def device_name() -> str:
+    """What `--device auto` picks here, for the protocol line (GPU and CPU numbers are not bit-identical)."""
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "cpu"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
@@ -111,7 +118,7 @@ def main() -> None:
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments for every run")
     args = ap.parse_args()
     print(f"# refine_quality: IPC {args.ipc}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; "
-          f"final-epoch accuracy); seed {args.seed}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
+          f"final-epoch accuracy); seed {args.seed}; device {device_name()}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
     for dataset in args.datasets:
         judge = Judge(dataset, args.judge, args.judge_seed, 30)
         print(f"\n## {dataset}: independent classifier {judge.description}\n")

@@ -23,7 +23,8 @@ class DetectorRefineOptions(Options):
     negative_prompt: str = Field("cartoon, anime, painting", description="Stable Diffusion: negative prompt (D4M's)")
     resolution: int = Field(512, ge=8, description="Stable Diffusion: images are encoded and generated at this size")
     strength: float = Field(0.7, gt=0, le=1, description="img2img strength σ: how far prototypes are noised before denoising")
-    guidance: float = Field(8.0, ge=1, description="classifier-free guidance scale w (D4M: 8)")
+    guidance: float | None = Field(None, ge=1, description="classifier-free guidance scale w; unset: 8 with Stable Diffusion "
+                                                          "(D4M), 1 with the small generator (better training images, README)")
     steps: int = Field(50, ge=1, description="scheduler steps N (⌊σN⌋ of them run)")
     gen_width: int = Field(32, ge=8, description="small generator: channels of its first block")
     gen_vae_epochs: int = Field(10, ge=1, description="small generator: autoencoder training epochs")

@@ -127,7 +127,7 @@ def refine_pool(ctx: RunContext, pool: DistilledSet, data: RealData) -> Distille
         images, generator_description, source = pool.images, "not loaded (nothing to regenerate)", "-"
     else:
         generator = load_generator(ctx, data, opts)
-        ctx.log(f"generator: {generator.description}")
+        ctx.log(f"generator: {generator.description}; guidance w = {generator.guidance(opts)}")
         latents, source = image_prototypes(ctx, pool, data, generator, opts)
         ctx.log(f"regenerating from {source}")
         images, outcome = refine(ctx, pool, data, detector, generator, opts, latents, anomalous)

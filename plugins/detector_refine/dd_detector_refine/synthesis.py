@@ -24,7 +24,7 @@ def generate(ctx: RunContext, generator, latents: torch.Tensor, classes: torch.T
     chunks = list(zip(latents.split(opts.batch_size), classes.split(opts.batch_size),
                       [seeds[i:i + opts.batch_size] for i in range(0, len(seeds), opts.batch_size)]))
     for z, c, s in ctx.progress(chunks, desc=desc):
-        out.append(generator.img2img(z, c, s, opts.strength, opts.guidance, opts.steps))
+        out.append(generator.img2img(z, c, s, opts.strength, generator.guidance(opts), opts.steps))
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -42,12 +42,12 @@ def synthesize_from_prototypes(ctx: RunContext, data: RealData, per_class: int) 
 
         load_detector(ctx, data, opts)
     generator = load_generator(ctx, data, opts)
-    ctx.log(f"generator: {generator.description}")
+    ctx.log(f"generator: {generator.description}; guidance w = {generator.guidance(opts)}")
     protos = class_prototypes(ctx, data, generator, per_class, opts.kmeans_init)
     classes = torch.arange(data.num_classes).repeat_interleave(per_class)
     slots = torch.arange(per_class).repeat(data.num_classes)
     seeds = [derive_seed(ctx.seed, "synthesis", int(c), int(j)) for c, j in zip(classes, slots)]
     images01 = generate(ctx, generator, protos.flatten(0, 1), classes, seeds, opts, "synthesis (img2img from prototypes)")
-    facts = {"detector_refine": {"generator": generator.description,
+    facts = {"detector_refine": {"generator": generator.description, "guidance": generator.guidance(opts),
                                  "prototypes": prototype_spec(data, generator, per_class, ctx.seed, opts.kmeans_init)}}
     return DistilledSet.from_real(data, data.normalize(images01), classes, columns={"prototype": slots}, facts=facts)
