@@ -258,6 +258,31 @@ def stage_file(out_dir: Path, index: int, name: str) -> Path:
     return out_dir / "stages" / f"{index:02d}-{name}.safetensors"
 
 
+def stage_io(run_dir: str | os.PathLike, name: str, kind: str, hint: str) -> tuple[Path, Path]:
+    """(the pool stage ``name`` of ``kind`` received, the pool it returned) in a finished run folder.
+
+    For reports that compare a stage's input and output; ``hint`` completes the sentence of the
+    error when the run has no such stage (e.g. "run it with --plugins ...,clip_select").
+    """
+    import json
+
+    run_dir = Path(run_dir).expanduser()
+    manifest = run_dir / "manifest.json"
+    if not manifest.is_file():
+        raise DataError(f"{run_dir} holds no manifest.json; give the folder of a finished `dd run`.")
+    stages = json.loads(manifest.read_text()).get("stages", [])
+    found = [s for s in stages if s["stage"] == name and s["kind"] == kind]
+    if not found or found[0]["index"] == 0:
+        names = ", ".join(s["stage"] for s in stages)
+        raise DataError(f"the run in {run_dir} has no {name} {kind} stage after a pool was made (its stages: {names}); {hint}.")
+    i = found[0]["index"]
+    paths = (stage_file(run_dir, i - 1, stages[i - 1]["stage"]), stage_file(run_dir, i, name))
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"{path} is missing; the run folder is incomplete, so rerun it.")
+    return paths
+
+
 def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool = False) -> tuple[DistilledSet, Path]:
     """Run every stage in order and write the artifact; returns it and its path.
 

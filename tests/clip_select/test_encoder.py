@@ -11,22 +11,6 @@ import torch
 from ddcore.errors import ConfigError
 from dd_clip_select.encoder import create_encoder
 
-TINY_CLIP = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
-             "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    import open_clip
-
-    folder = tmp_path_factory.mktemp("clip")
-    (folder / "dd-test-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
-    open_clip.add_model_config(folder / "dd-test-tiny-clip.json")
-    torch.manual_seed(0)
-    model = open_clip.create_model("dd-test-tiny-clip").eval()
-    torch.save(model.state_dict(), folder / "weights.pt")
-    return folder, model
-
 
 def test_weights_file_loads_into_the_named_config_and_embeds_like_the_original(tiny_clip):
     folder, model = tiny_clip
@@ -48,7 +32,7 @@ def test_local_dir_folder_round_trips(tiny_clip, tmp_path):
     from safetensors.torch import save_file
 
     folder, model = tiny_clip
-    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP}))
+    (tmp_path / "open_clip_config.json").write_text(json.dumps({"model_cfg": json.loads((folder / "dd-test-tiny-clip.json").read_text())}))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "open_clip_model.safetensors"))
     enc = create_encoder(f"local-dir:{tmp_path}", None, torch.device("cpu"))
     ref = create_encoder("dd-test-tiny-clip", str(folder / "weights.pt"), torch.device("cpu"))

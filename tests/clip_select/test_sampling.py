@@ -61,6 +61,17 @@ def test_mmr_lambda_one_is_top_k_and_lambda_zero_is_farthest_point():
     assert kcenter(emb, q, 7) == chosen
 
 
+def test_rescaled_mmr_keeps_the_extremes_and_weighs_a_tight_cloud_like_a_wide_one():
+    emb, q = _cloud()
+    for lam in (0.0, 1.0):
+        assert mmr(emb, q, 7, lam, rescale=True) == mmr(emb, q, 7, lam)
+    # shrink the cloud toward one direction: raw diversity becomes tiny and MMR degenerates to top-k by Q,
+    # rescaled diversity picks as it did on the wide cloud
+    tight = F.normalize(emb * 0.02 + F.normalize(torch.ones(emb.shape[1], dtype=emb.dtype), dim=0), dim=1)
+    assert mmr(tight, q, 7, 0.5) == q.argsort(descending=True)[:7].tolist()
+    assert mmr(tight, q, 7, 0.5, rescale=True) != q.argsort(descending=True)[:7].tolist()
+
+
 def test_facility_location_never_decreases_coverage_and_each_pick_is_greedy():
     emb, q = _cloud(seed=1)
     chosen = facility_location(emb, 10)

@@ -62,7 +62,7 @@ def test_report_shows_rates_and_writes_the_before_after_png(refined, dd):
 def test_report_of_a_run_without_refinement_is_one_sentence(tmp_path, dd):
     testing.run_tiny(["real"], tmp_path / "real", ipc=1, manager=MANAGER)
     proc = dd("detector_refine", "report", str(tmp_path / "real"))
-    assert proc.returncode != 0 and "has no detector_refine refinement stage" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode != 0 and "has no detector_refine selector stage" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_refines_edf_images_from_their_own_latents_and_keeps_soft_labels(tmp_path):

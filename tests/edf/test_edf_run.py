@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -125,16 +124,17 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path, dd):
     assert "resumed at iteration" in (cut / "log.txt").read_text()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("dd_clip_select.select") is None,
-                    reason="clip_select has no selection stage yet (issue 5); this test runs once it does")
 def test_edf_then_clip_select(tmp_path):
+    """EDF makes a pool of pool_factor × IPC per class; clip_select (fitted CLIP, no weights given) keeps IPC."""
     import dd_clip_select
 
     pm = testing.make_plugin_manager((dd_edf, "edf"), (dd_clip_select, "clip_select"))
-
-
-    d = testing.run_tiny(["edf", "clip_select"], tmp_path / "r", ipc=1, pool_factor=2, options={"edf": TINY}, manager=pm)
+    d = testing.run_tiny(["edf", "clip_select"], tmp_path / "r", ipc=1, pool_factor=3,
+                         options={"edf": TINY, "clip_select": {"fit_epochs": 1}}, manager=pm)
     testing.assert_artifact(d, ipc=1, num_classes=10)
+    assert d.soft_labels is not None  # EDF's learned labels travel with the kept images
+    assert d.facts["clip_select"]["encoder_source"] == "fitted" and d.facts["clip_select"]["pool_per_class"] == [3] * 10
+    assert [s["stage"] for s in d.facts["stages"]] == ["edf", "clip_select", "clip_select"]
 
 
 def test_edf_on_zca_whitened_data(tmp_path):

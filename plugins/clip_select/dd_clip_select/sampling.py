@@ -5,7 +5,7 @@ the class), optionally only those CLIP classifies correctly (falling back to all
 IPC remain). Stage 2 picks IPC of those greedily:
 
 * ``mmr``: start from argmax Q, then argmax λ·Q + (1 − λ)·D(i | S) (λ = 1: top-IPC by Q;
-  λ = 0: farthest-point selection);
+  λ = 0: farthest-point selection), D optionally rescaled to [0, 1] at each pick;
 * ``facility``: lazy greedy on F(S) = Σ_i w_i · max_{j ∈ S} (1 + cos(v_i, v_j)) / 2 (semantic
   coverage of the candidates; w = Q when weighted, else 1);
 * ``kcenter``: farthest-point selection (greedy k-center) from argmax Q.
@@ -32,12 +32,22 @@ def stage_one(quality: torch.Tensor, ipc: int, beta: float, zero_shot_correct: t
     return keep[quality[keep].argsort(descending=True, stable=True)[:k]]
 
 
-def mmr(emb: torch.Tensor, quality: torch.Tensor, ipc: int, lam: float) -> list[int]:
-    """Maximal marginal relevance: trade quality against distance to what is already chosen."""
+def mmr(emb: torch.Tensor, quality: torch.Tensor, ipc: int, lam: float, rescale: bool = False) -> list[int]:
+    """Maximal marginal relevance: trade quality against distance to what is already chosen.
+
+    ``rescale`` divides the diversity term by its largest value among the remaining images at
+    each pick, so it trades against Q ∈ [0, 1] on the same scale whatever the encoder's spread
+    (a CLIP fitted on class captions puts a class's images within cosine 0.98 of each other).
+    """
     chosen = [int(quality.argmax())]
     nearest = emb @ emb[chosen[0]]  # max cosine to the selection, kept incrementally
     while len(chosen) < min(ipc, len(emb)):
-        gain = lam * quality + (1 - lam) * (1 - nearest)
+        spread = 1 - nearest
+        if rescale:
+            rest = spread.clone()
+            rest[chosen] = 0
+            spread = spread / rest.max().clamp_min(1e-12)
+        gain = lam * quality + (1 - lam) * spread
         gain[chosen] = float("-inf")
         i = int(gain.argmax())
         chosen.append(i)

@@ -14,39 +14,17 @@ from pathlib import Path
 
 import torch
 
-from ddcore.errors import DataError
-
 STAGE = "detector_refine"
-
-
-def refine_stage_files(run_dir: Path) -> tuple[Path, Path]:
-    """(pool before refinement, pool after) among ``run_dir/stages``."""
-    manifest = run_dir / "manifest.json"
-    if not manifest.is_file():
-        raise DataError(f"{run_dir} holds no manifest.json; give the folder of a finished `dd run`.")
-    stages = json.loads(manifest.read_text()).get("stages", [])
-    refine = [s for s in stages if s["stage"] == STAGE and s.get("mode") == "refine"]
-    if not refine:
-        names = ", ".join(s["stage"] for s in stages)
-        raise DataError(f"the run in {run_dir} has no detector_refine refinement stage (its stages: {names}); "
-                        "run it with --plugins ...,detector_refine.")
-    i = refine[0]["index"]
-    before, after = (run_dir / "stages" / f"{i - 1:02d}-{stages[i - 1]['stage']}.safetensors",
-                     run_dir / "stages" / f"{i:02d}-{STAGE}.safetensors")
-    for path in (before, after):
-        if not path.is_file():
-            raise DataError(f"{path} is missing; the run folder is incomplete, so rerun it.")
-    return before, after
 
 
 def build_report(run_dir: str | Path, pm=None) -> dict:
     from ddcore.artifact import DistilledSet
     from ddcore.export import default_scale, grid, save_png, to_pixels
-    from ddcore.pipeline import read_run_spec
+    from ddcore.pipeline import read_run_spec, stage_io
     from ddcore.run import for_display
 
     run_dir = Path(run_dir).expanduser()
-    before_path, after_path = refine_stage_files(run_dir)
+    before_path, after_path = stage_io(run_dir, STAGE, "selector", "run it with --plugins ...,detector_refine")
     dataset = read_run_spec(run_dir).dataset
     before, after = (DistilledSet.load(p) for p in (before_path, after_path))
     if pm is not None:
