@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import device_name
+
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
     "DATM": ["-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -39,13 +41,6 @@ def run(dataset: str, ipc: int, method: str, args) -> dict:
     result = json.loads((out / "eval.json").read_text())
     result["wall_seconds"] = time.perf_counter() - started
     return result
-
-
-def device_name() -> str:
-    """What `--device auto` picks here, for the protocol line (GPU and CPU numbers are not bit-identical)."""
-    import torch
-
-    return f"cuda ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "cpu"
 
 
 def main() -> None:

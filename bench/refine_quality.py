@@ -19,21 +19,10 @@ detector) predicts. Prints markdown tables.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-
-def dd(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "ddcore", *args], check=True, stdout=subprocess.DEVNULL)
-
-
-def evaluate(path: Path, dataset: str, args) -> dict:
-    dd("eval", str(path), "--dataset", dataset, "-q", "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}")
-    name = "eval.json" if path.is_dir() else f"{path.stem}.eval.json"
-    return json.loads(((path if path.is_dir() else path.parent) / name).read_text())
+from _common import dd, device_name, evaluate
 
 
 class Judge:
@@ -64,14 +53,6 @@ class Judge:
         return float((pred == d.classes).float().mean())
 
 
-def pool_before_refinement(run: Path) -> Path:
-    """The stage file the refinement stage received."""
-    stages = json.loads((run / "manifest.json").read_text())["stages"]
-    i = [s["index"] for s in stages if s["stage"] == "detector_refine" and s["mode"] == "refine"][0]
-    before = stages[i - 1]
-    return run / "stages" / f"{before['index']:02d}-{before['stage']}.safetensors"
-
-
 def refine_run(dataset: str, ipc: int, name: str, plugins: str, extra: list[str], args) -> dict:
     out = Path(args.out) / f"{dataset}-ipc{ipc}-{name}"
     started = time.perf_counter()
@@ -79,24 +60,18 @@ def refine_run(dataset: str, ipc: int, name: str, plugins: str, extra: list[str]
        "--seed", str(args.seed), "--no-eval", *extra)
     seconds = time.perf_counter() - started
     from ddcore.artifact import DistilledSet
+    from ddcore.pipeline import stage_io
 
     final = DistilledSet.load(out)
     before_n = int(final.columns["anomalous_before"].sum())
     after_n = int(final.columns["anomalous"].sum())
-    return {"out": out, "seconds": seconds, "before": pool_before_refinement(out), "facts": final.facts["detector_refine"],
+    return {"out": out, "seconds": seconds, "before": stage_io(out, "detector_refine", "selector", "")[0], "facts": final.facts["detector_refine"],
             "anomalous": (before_n, after_n, len(final)), "replaced": int((final.columns["replaced"] > 0).sum())}
 
 
 def row(label: str, acc: dict, consistency: float, anomalies: str = "", replaced: str = "", seconds: str = "") -> str:
     d = acc["distilled"]
     return f"| {label} | {d['mean']:.2f} ± {d['std']:.2f} | {consistency:.1%} | {anomalies} | {replaced} | {seconds} |"
-
-
-def device_name() -> str:
-    """What `--device auto` picks here, for the protocol line (GPU and CPU numbers are not bit-identical)."""
-    import torch
-
-    return f"cuda ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "cpu"
 
 
 def main() -> None:
@@ -131,7 +106,7 @@ def main() -> None:
         random_real = None
         for label, plugins, extra in runs:
             r = refine_run(dataset, args.ipc, plugins.replace(",", "+"), plugins, extra + args.extra, args)
-            acc_before, acc_after = evaluate(r["before"], dataset, args), evaluate(r["out"], dataset, args)
+            acc_before, acc_after = (evaluate(p, dataset, args.nets, args.epochs) for p in (r["before"], r["out"]))
             random_real = acc_after["random"]
             b, a, n = r["anomalous"]
             print(row(label, acc_before, judge.consistency(r["before"]), f"{b}/{n}"), flush=True)
@@ -146,7 +121,7 @@ def main() -> None:
             for beta, k in grid:
                 r = refine_run(dataset, args.ipc, f"sweep-b{beta}-k{k}", "detector_refine",
                                ["-o", f"detector_refine.beta={beta}", "-o", f"detector_refine.top_k={k}", *args.extra], args)
-                acc = evaluate(r["out"], dataset, args)
+                acc = evaluate(r["out"], dataset, args.nets, args.epochs)
                 b, a, n = r["anomalous"]
                 print(f"| {beta} | {k} | {acc['distilled']['mean']:.2f} ± {acc['distilled']['std']:.2f} | "
                       f"{judge.consistency(r['out'] / 'distilled.safetensors'):.1%} | {b}/{n} → {a}/{n} | {r['replaced']} | {r['seconds']:.0f} |",

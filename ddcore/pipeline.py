@@ -230,6 +230,12 @@ def load_dataset(spec: RunSpec, pm: PluginManager) -> RealData:
     return data.whitened(zca_eps) if zca_eps is not None else data
 
 
+def open_dataset(dataset: str, pm: PluginManager, cache_dir: str | None = None, download: bool = False) -> RealData:
+    """``--dataset`` text -> the loaded data, with the one-sentence errors of ``dd run`` (for plugin commands)."""
+    _check_dataset(dataset, pm.registry)
+    return load_dataset(RunSpec(dataset=dataset, cache_dir=cache_dir, download=download), pm)
+
+
 def apply_scorer(scorer: Any, ctx: RunContext, pool: DistilledSet, data: RealData) -> DistilledSet:
     """Run a scorer and check it returned exactly its declared columns, one value per image."""
     import torch

@@ -107,11 +107,9 @@ def evaluate_artifact(
     ds = dataset or dset.facts.get("dataset")
     if not ds:
         raise ConfigError(f"{artifact} does not say which dataset it was made from; pass --dataset.")
-    spec = RunSpec(dataset=ds, cache_dir=cache_dir)
-    from .pipeline import _check_dataset, load_dataset
+    from .pipeline import open_dataset
 
-    _check_dataset(ds, pm.registry)
-    data = load_dataset(spec, pm)
+    data = open_dataset(ds, pm, cache_dir)
     if list(data.class_names) != list(dset.class_names) or tuple(data.image_shape) != tuple(dset.images.shape[1:]):
         raise ConfigError(f"{artifact} was made for other classes or image sizes than dataset {ds!r}; pass the matching --dataset.")
     chosen = [b for b in (baselines or ["random"]) if b != "none"]
@@ -120,6 +118,21 @@ def evaluate_artifact(
     write_json(eval_path(artifact), result)
     click.echo(format_result(result))
     return result
+
+
+def stage_sets(run_dir, name: str, kind: str, hint: str, pm: PluginManager | None = None):
+    """(the pool stage ``name`` of ``kind`` received, the pool it returned, the run's dataset) from a
+    finished run folder, ready to show (ZCA undone when ``pm`` is given) — for plugin reports."""
+    from dataclasses import replace
+
+    from .artifact import DistilledSet
+    from .pipeline import stage_io
+
+    dataset = read_run_spec(run_dir).dataset
+    sets = [DistilledSet.load(p) for p in stage_io(run_dir, name, kind, hint)]
+    if pm is not None:
+        sets = [for_display(replace(s, facts={**s.facts, "dataset": dataset}), pm) for s in sets]
+    return sets[0], sets[1], dataset
 
 
 def for_display(dset, pm: PluginManager, cache_dir=None):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
-import pytest
 from helpers import fake_installed_plugin
 
 FAST_EVAL = ("-o", "eval.num_nets=2", "-o", "eval.epochs=15")

@@ -27,7 +27,7 @@ def fit_cmd(dataset, epochs, templates, seed, device, cache_dir, download):
     """
     from ddcore.cache import Cache
     from ddcore.context import pick_device
-    from ddcore.pipeline import RunSpec, _check_dataset, load_dataset
+    from ddcore.pipeline import open_dataset
     from ddcore.plugins import get_plugin_manager
 
     from .fit import FitSettings, fit_clip
@@ -40,8 +40,7 @@ def fit_cmd(dataset, epochs, templates, seed, device, cache_dir, download):
     except ValueError as exc:
         raise click.BadParameter(str(exc).splitlines()[-1]) from None
     pm = get_plugin_manager()
-    _check_dataset(dataset, pm.registry)
-    data = load_dataset(RunSpec(dataset=dataset, cache_dir=cache_dir, download=download), pm)
+    data = open_dataset(dataset, pm, cache_dir, download)
     folder = fit_clip(Cache(cache_dir), data, FitSettings(epochs=opts.fit_epochs), templates_for(opts.templates), seed,
                       pick_device(device), log=lambda m: click.echo(m, err=True))
     click.echo(f"CLIP model for {dataset} ready: {folder} (use it elsewhere with -o clip_select.model=local-dir:{folder})")

@@ -8,6 +8,8 @@ file is OpenAI's (``quickgelu=true``) — or use a ``-quickgelu`` config name.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,17 @@ import torch
 import torch.nn.functional as F
 
 from ddcore.errors import ConfigError
+
+
+@contextmanager
+def quiet_open_clip():
+    """open_clip warns on the root logger that a model "initialized randomly" — which is exactly what
+    fitting one from scratch means; hide that one level while creating such a model."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def model_input(preprocess, images01: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,16 +24,10 @@ SCORES = (*COLUMNS, "clip_diversity_at_pick")
 
 
 def build_explanation(run_dir: str | Path, pm=None) -> dict:
-    from ddcore.artifact import DistilledSet
-    from ddcore.pipeline import read_run_spec, stage_io
-    from ddcore.run import for_display
+    from ddcore.run import stage_sets
 
     run_dir = Path(run_dir).expanduser()
-    pool_path, kept_path = stage_io(run_dir, STAGE, "selector", "run it with --plugins ...,clip_select")
-    dataset = read_run_spec(run_dir).dataset
-    pool, kept = (DistilledSet.load(p) for p in (pool_path, kept_path))
-    if pm is not None:
-        pool = for_display(replace(pool, facts={**pool.facts, "dataset": dataset}), pm)
+    pool, kept, dataset = stage_sets(run_dir, STAGE, "selector", "run it with --plugins ...,clip_select", pm)
     position = kept.columns["clip_pool_position"].long()
     chosen = torch.zeros(len(pool), dtype=torch.bool)
     chosen[position] = True

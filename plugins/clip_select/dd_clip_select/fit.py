@@ -7,7 +7,8 @@ temperature). The result is saved as an open_clip ``local-dir:`` folder (``open_
 + ``open_clip_model.safetensors``) in the cache, keyed by data, config and settings, so runs load
 it through the same path as any user folder.
 
-Status: not wired to a command or the selection stage yet (issue 5, next session).
+Runs fit it on first use when no weights are given (``no_weights=fit``); ``dd clip_select fit``
+does it ahead of time.
 """
 
 from __future__ import annotations
@@ -86,10 +87,12 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     name = f"ddcore-fit-{abs(hash(json.dumps(s.model_cfg(), sort_keys=True))) % 10**8}"
     (folder / f"{name}.json").write_text(json.dumps(s.model_cfg()))
     open_clip.add_model_config(folder / f"{name}.json")  # open_clip names a config after its file
+    from .encoder import model_input, quiet_open_clip
+
     torch.manual_seed(derive_seed(seed, "clip-fit-init"))
-    model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
+    with quiet_open_clip():
+        model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
     tokenizer = open_clip.get_tokenizer(name)
-    from .encoder import model_input
 
     def prepare(images01: torch.Tensor) -> torch.Tensor:
         return model_input(preprocess, images01)

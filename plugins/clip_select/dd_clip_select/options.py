@@ -17,8 +17,8 @@ class ClipSelectOptions(Options):
     # encoder
     model: str = Field("ViT-B-32", description="open_clip config name (ViT-B-32-quickgelu for OpenAI weights), "
                                                "or local-dir:FOLDER holding open_clip_config.json and the weights")
-    weights: str | None = Field(None, description="a local weights file (.pt/.bin/.safetensors), or a pretrained tag "
-                                                  "found in --cache-dir / open_clip's cache")
+    weights: str | None = Field(None, description="a local weights file (.pt/.bin/.safetensors), or an open_clip pretrained "
+                                                  "tag (from the Hugging Face cache; downloaded when online)")
     quickgelu: bool = Field(False, description="the weights file is OpenAI's (trained with QuickGELU)")
     no_weights: Literal["fit", "diversity"] = Field(
         "fit", description="with neither weights nor a local-dir model: fit = a small open_clip model trained on the real "

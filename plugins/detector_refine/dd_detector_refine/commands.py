@@ -27,7 +27,7 @@ def train_generator_cmd(dataset, width, vae_epochs, unet_epochs, seed, device, c
     """
     from ddcore.cache import Cache
     from ddcore.context import pick_device
-    from ddcore.pipeline import RunSpec, _check_dataset, load_dataset
+    from ddcore.pipeline import open_dataset
     from ddcore.plugins import get_plugin_manager
 
     from .options import DetectorRefineOptions
@@ -39,8 +39,7 @@ def train_generator_cmd(dataset, width, vae_epochs, unet_epochs, seed, device, c
     except ValueError as exc:
         raise click.BadParameter(str(exc).splitlines()[-1]) from None
     pm = get_plugin_manager()
-    _check_dataset(dataset, pm.registry)
-    data = load_dataset(RunSpec(dataset=dataset, cache_dir=cache_dir, download=download), pm)
+    data = open_dataset(dataset, pm, cache_dir, download)
     folder = train_tiny_ldm(Cache(cache_dir), data, opts.tiny_settings(), seed, pick_device(device),
                             log=lambda m: click.echo(m, err=True))
     click.echo(f"generator for {dataset} ready: {folder}")

@@ -9,7 +9,6 @@ replacement on the right, one pair per row group). Returns the report as a dict.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,17 +17,11 @@ STAGE = "detector_refine"
 
 
 def build_report(run_dir: str | Path, pm=None) -> dict:
-    from ddcore.artifact import DistilledSet
     from ddcore.export import default_scale, grid, save_png, to_pixels
-    from ddcore.pipeline import read_run_spec, stage_io
-    from ddcore.run import for_display
+    from ddcore.run import stage_sets
 
     run_dir = Path(run_dir).expanduser()
-    before_path, after_path = stage_io(run_dir, STAGE, "selector", "run it with --plugins ...,detector_refine")
-    dataset = read_run_spec(run_dir).dataset
-    before, after = (DistilledSet.load(p) for p in (before_path, after_path))
-    if pm is not None:
-        before, after = (for_display(replace(s, facts={**s.facts, "dataset": dataset}), pm) for s in (before, after))
+    before, after, dataset = stage_sets(run_dir, STAGE, "selector", "run it with --plugins ...,detector_refine", pm)
     facts = after.facts.get(STAGE, {})
     replaced = after.columns["replaced"].long()
     rows = facts.get("per_class", [])

@@ -27,15 +27,14 @@ def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, seed, device, c
     from ddcore.cache import Cache
     from ddcore.context import pick_device
     from ddcore.model_names import check_model_name
-    from ddcore.pipeline import RunSpec, _check_dataset, load_dataset
+    from ddcore.pipeline import open_dataset
     from ddcore.plugins import get_plugin_manager
 
     from .experts import ExpertSettings, load_or_train_experts
 
     check_model_name(model)
     pm = get_plugin_manager()
-    _check_dataset(dataset, pm.registry)
-    data = load_dataset(RunSpec(dataset=dataset, cache_dir=cache_dir, download=download), pm)
+    data = open_dataset(dataset, pm, cache_dir, download)
     settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho)
     trajs = load_or_train_experts(Cache(cache_dir), data, settings, num, seed, pick_device(device),
                                   log=lambda m: click.echo(m, err=True))

@@ -1,0 +1,93 @@
+"""clip_select against random sampling from the same pool.
+
+    python bench/clip_select_quality.py                                   # digits and mnist5k, IPC 1 and 10, real and EDF pools
+    python bench/clip_select_quality.py --datasets digits --pools real --extra -o clip_select.mode=facility
+
+For each dataset × IPC × pool source, one `dd run --no-eval` (fresh folder under --out):
+  * real pool: `--plugins clip_select` (the core's `real` stage draws pool_factor × IPC random real
+    images per class, then clip_select keeps IPC);
+  * EDF pool: `--plugins edf,clip_select --preset <dataset>-ipc<N>` (EDF distils pool_factor × IPC
+    per class with the IPC-N preset, then clip_select keeps IPC).
+clip_select runs with its defaults: no CLIP weights exist offline, so the small open_clip model
+`dd clip_select fit` trains on the real training images (cached) is the encoder.
+The baseline draws IPC per class uniformly at random from the very pool clip_select received
+(the stage file before the selection), --draws times with different seeds; soft labels and the
+learned lr travel with the images as they do for clip_select's pick.
+
+Every set is evaluated with `dd eval`'s protocol: K = --nets ConvNets (D3; D2 on 8×8), --epochs
+epochs, DSA, final-epoch test accuracy. The random-from-pool column pools the K nets of every
+draw (mean ± std over draws × K). "random real" is the protocol's own baseline (random real
+images from the whole training split). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from _common import dd, device_name, evaluate
+
+
+def random_from_pool(pool_path: Path, ipc: int, seed: int, out: Path) -> Path:
+    import torch
+
+    from ddcore.artifact import DistilledSet
+
+    pool = DistilledSet.load(pool_path)
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.cat([pool.indices_of_class(c)[torch.randperm(int((pool.classes == c).sum()), generator=g)[:ipc]]
+                      for c in range(pool.num_classes)])
+    return pool.subset(keep).save(out)
+
+
+def zero_shot_agreement(pool_path: Path) -> float:
+    from ddcore.artifact import DistilledSet
+
+    return float(DistilledSet.load(pool_path).columns["clip_zero_shot_correct"].mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
+    ap.add_argument("--ipcs", nargs="+", type=int, default=[1, 10])
+    ap.add_argument("--pools", nargs="+", default=["real", "EDF"], choices=["real", "EDF"])
+    ap.add_argument("--pool-factor", type=int, default=5)
+    ap.add_argument("--draws", type=int, default=3, help="random selections from each pool")
+    ap.add_argument("--nets", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="bench-runs/clip_select")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments, e.g. -o clip_select.mode=facility")
+    args = ap.parse_args()
+    from ddcore.pipeline import stage_io
+
+    print(f"# clip_select_quality: pool_factor {args.pool_factor}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: "
+          f"D3, D2 on 8×8; DSA; final-epoch accuracy); {args.draws} random draws per pool; seed {args.seed}; device {device_name()}; "
+          f"clip_select defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
+    print("| dataset | IPC | pool | random from pool % | clip_select % | random real % | CLIP zero-shot agreement on the pool | run time (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dataset in args.datasets:
+        for ipc in args.ipcs:
+            for source in args.pools:
+                out = Path(args.out) / f"{dataset}-ipc{ipc}-{source}"
+                plugins = ["--plugins", "clip_select"] if source == "real" else ["--plugins", "edf,clip_select", "--preset", f"{dataset}-ipc{ipc}"]
+                started = time.perf_counter()
+                dd("run", "--dataset", dataset, "--ipc", str(ipc), *plugins, "--pool-factor", str(args.pool_factor), "--out", str(out),
+                   "--overwrite", "-q", "--seed", str(args.seed), "--no-eval", *args.extra)
+                seconds = time.perf_counter() - started
+                pool = stage_io(out, "clip_select", "selector", "")[0]  # the scored pool the selection received
+                clip = evaluate(out, dataset, args.nets, args.epochs)
+                accs = []
+                for k in range(args.draws):
+                    drawn = random_from_pool(pool, ipc, args.seed + 1000 + k, out / f"random-{k}.safetensors")
+                    accs += evaluate(drawn, dataset, args.nets, args.epochs)["distilled"]["accuracies"]
+                d, b = clip["distilled"], clip["random"]
+                print(f"| {dataset} | {ipc} | {source} ×{args.pool_factor} | {statistics.mean(accs):.2f} ± {statistics.pstdev(accs):.2f} | "
+                      f"{d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} | {zero_shot_agreement(pool):.1%} | {seconds:.0f} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
