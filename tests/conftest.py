@@ -11,10 +11,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test shares one session cache folder, never the user's."""
-    monkeypatch.setenv("DD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dd-cache"))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every test shares one session cache folder, never the user's (session scope, so module
+    fixtures that run a pipeline see it too)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dd-cache"))
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -29,10 +29,7 @@ def _tiny(tiny_clip, **extra):
 @pytest.fixture(scope="module")
 def tiny_run(tiny_clip, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "r"
-    with pytest.MonkeyPatch.context() as mp:  # module fixtures run before the per-test cache fixture: same folder
-        mp.setenv("DD_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "dd-cache"))
-        d = testing.run_tiny(["clip_select"], out, ipc=IPC, pool_factor=FACTOR, options=_tiny(tiny_clip))
-    return out, d
+    return out, testing.run_tiny(["clip_select"], out, ipc=IPC, pool_factor=FACTOR, options=_tiny(tiny_clip))
 
 
 def test_the_kept_images_are_the_ones_the_formulas_choose(tiny_run, tiny_clip):

@@ -1,0 +1,29 @@
+"""The three plugins stacked in one run: EDF makes a pool of pool_factor × IPC per class, the
+detector refines it in place, CLIP keeps IPC per class; the manifest lists every stage in order."""
+
+from __future__ import annotations
+
+import dd_clip_select
+import dd_detector_refine
+import dd_edf
+from ddcore import testing
+from ddcore.artifact import DistilledSet
+from tiny_settings import DETECTOR_REFINE_TINY, EDF_TINY
+
+MANAGER = testing.make_plugin_manager((dd_edf, "edf"), (dd_detector_refine, "detector_refine"), (dd_clip_select, "clip_select"))
+
+
+def test_edf_detector_refine_clip_select(tmp_path):
+    out = tmp_path / "chain"
+    d = testing.run_tiny(["edf", "detector_refine", "clip_select"], out, ipc=1, pool_factor=3, manager=MANAGER,
+                         options={"edf": EDF_TINY, "detector_refine": {**DETECTOR_REFINE_TINY, "beta": 0.9},
+                                  "clip_select": {"no_weights": "diversity"}})
+    testing.assert_artifact(d, ipc=1, num_classes=10)
+    stages = [(s["stage"], s["kind"], s["mode"], s["per_class"]) for s in d.facts["stages"]]
+    assert stages == [("edf", "synthesizer", None, 3), ("detector_refine", "scorer", None, 3),
+                      ("detector_refine", "selector", "refine", 3), ("clip_select", "scorer", None, 3),
+                      ("clip_select", "selector", "select", 1)]
+    for i, (name, *_rest, per_class) in enumerate(stages):
+        assert DistilledSet.load(out / "stages" / f"{i:02d}-{name}.safetensors").per_class_counts() == [per_class] * 10
+    assert d.soft_labels is not None  # EDF's learned labels survive refinement and selection
+    assert {"detector_confidence", "replaced", "clip_pick"} <= set(d.columns)  # every stage's columns travel
