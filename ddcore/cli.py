@@ -135,6 +135,17 @@ def show_cmd(path, out, imagefolder, scale) -> None:
         click.echo(f"exported {n} images to {imagefolder}")
 
 
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option("--dir", "parent", default=".", type=click.Path(file_okay=False), help="Where to create dd-NAME/ (default: here).")
+def new_plugin_cmd(name, parent) -> None:
+    """Write a plugin package skeleton dd-NAME/ that installs and passes its own tests."""
+    from .scaffold import create_plugin
+
+    folder = create_plugin(name, Path(parent))
+    click.echo(f"wrote {folder}: pip install -e {folder} && pytest {folder / 'tests'}; then edit {folder / ('dd_' + name)}/__init__.py")
+
+
 def _add_plugin_commands(group: click.Group) -> None:
     from .plugins import get_plugin_manager
 
