@@ -135,6 +135,15 @@ def show_cmd(path, out, imagefolder, scale) -> None:
         click.echo(f"exported {n} images to {imagefolder}")
 
 
+@cli.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+def compare_cmd(runs) -> None:
+    """One table of evaluation results across run folders (mean ± std, IPC, stages), for ablations."""
+    from .compare import compare_table
+
+    click.echo(compare_table(list(runs)))
+
+
 @cli.command("new-plugin")
 @click.argument("name")
 @click.option("--dir", "parent", default=".", type=click.Path(file_okay=False), help="Where to create dd-NAME/ (default: here).")

@@ -1,0 +1,45 @@
+"""``dd compare RUN...``: one table of evaluation results across runs, for ablations.
+
+Each row is a run folder: dataset, IPC, the stage chain, the evaluated accuracy (mean ± std over
+the protocol's networks), the random-real baseline of the same evaluation, and the protocol
+(networks × epochs, model). A run that was not evaluated says so instead of a number; a folder
+that is not a run is an error naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+
+
+def run_row(run_dir: str | Path) -> dict[str, Any]:
+    folder = Path(run_dir).expanduser()
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise DataError(f"{folder} holds no manifest.json; give folders made by `dd run`.")
+    m = json.loads(manifest.read_text())
+    chain = [s["stage"] + (" (implicit)" if s.get("implicit") else "" if s["kind"] == "synthesizer" else f" ({s.get('mode') or s['kind']})")
+             for s in m.get("stages", [])]
+    row: dict[str, Any] = {"run": str(folder), "dataset": m.get("dataset"), "ipc": m.get("ipc"), "stages": " → ".join(chain) or "real"}
+    path = folder / "eval.json"
+    if path.is_file():
+        e = json.loads(path.read_text())
+        p = e["protocol"]
+        row.update(distilled=(e["distilled"]["mean"], e["distilled"]["std"]),
+                   random=(e["random"]["mean"], e["random"]["std"]) if "random" in e else None,
+                   protocol=f"{p['num_nets']} × {p['model']}, {p['epochs']} epochs, {p.get('device', '?')}")
+    return row
+
+
+def compare_table(run_dirs: list[str | Path]) -> str:
+    """A markdown table, one row per run, in the order given."""
+    rows = [run_row(r) for r in run_dirs]
+    lines = ["| run | dataset | IPC | stages | accuracy % (mean ± std) | random real % | protocol |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        acc = f"{r['distilled'][0]:.2f} ± {r['distilled'][1]:.2f}" if "distilled" in r else "not evaluated (`dd eval RUN`)"
+        rnd = f"{r['random'][0]:.2f} ± {r['random'][1]:.2f}" if r.get("random") else "–"
+        lines.append(f"| {r['run']} | {r['dataset']} | {r['ipc']} | {r['stages']} | {acc} | {rnd} | {r.get('protocol', '–')} |")
+    return "\n".join(lines)
