@@ -135,6 +135,16 @@ def show_cmd(path, out, imagefolder, scale) -> None:
         click.echo(f"exported {n} images to {imagefolder}")
 
 
+@cli.command("report")
+@click.argument("run_dir", type=click.Path())
+def report_cmd(run_dir) -> None:
+    """One HTML page about a run: images per class, what each stage did, evaluation, loss curves, manifest."""
+    from .report import build_report
+
+    page = build_report(run_dir, _pm())
+    click.echo(f"wrote {page} (open it in a browser; its PNGs are beside it)")
+
+
 @cli.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 def compare_cmd(runs) -> None:
