@@ -24,3 +24,14 @@ def device_name() -> str:
     import torch
 
     return f"cuda ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "cpu"
+
+
+def protocol_arguments(ap, out: str) -> None:
+    """The options every quality bench shares: the evaluation protocol, the seed, where runs go, extra `dd run` arguments."""
+    import argparse
+
+    ap.add_argument("--nets", type=int, default=5, help="evaluation networks K")
+    ap.add_argument("--epochs", type=int, default=300, help="training epochs of each evaluation network")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments for every run, e.g. -o STAGE.KEY=VALUE")

@@ -27,7 +27,7 @@ import statistics
 import time
 from pathlib import Path
 
-from _common import dd, device_name, evaluate
+from _common import dd, device_name, evaluate, protocol_arguments
 
 
 def random_from_pool(pool_path: Path, ipc: int, seed: int, out: Path) -> Path:
@@ -55,11 +55,7 @@ def main() -> None:
     ap.add_argument("--pools", nargs="+", default=["real", "EDF"], choices=["real", "EDF"])
     ap.add_argument("--pool-factor", type=int, default=5)
     ap.add_argument("--draws", type=int, default=3, help="random selections from each pool")
-    ap.add_argument("--nets", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="bench-runs/clip_select")
-    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments, e.g. -o clip_select.mode=facility")
+    protocol_arguments(ap, "bench-runs/clip_select")
     args = ap.parse_args()
     from ddcore.pipeline import stage_io
 

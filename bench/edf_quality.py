@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import device_name
+from _common import device_name, protocol_arguments
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -48,11 +48,7 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
     ap.add_argument("--ipcs", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    ap.add_argument("--nets", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="bench-runs/edf")
-    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments, e.g. -o edf.iterations=50")
+    protocol_arguments(ap, "bench-runs/edf")
     args = ap.parse_args()
     print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), seed {args.seed}, "
           f"device {device_name()}, presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")

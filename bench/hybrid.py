@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import dd, device_name
+from _common import dd, device_name, protocol_arguments
 
 CHAINS = ["edf", "edf,clip_select", "edf,detector_refine", "edf,detector_refine,clip_select", "edf,dgs"]
 
@@ -30,11 +30,7 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--chains", nargs="+", default=CHAINS)
     ap.add_argument("--pool-factor", type=int, default=5)
-    ap.add_argument("--nets", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="bench-runs/hybrid")
-    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments for every run")
+    protocol_arguments(ap, "bench-runs/hybrid")
     args = ap.parse_args()
     print(f"# hybrid: IPC {args.ipc}, pool_factor {args.pool_factor}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: "
           f"D3, D2 on 8×8; DSA; final-epoch accuracy); seed {args.seed}; device {device_name()}; presets <dataset>-ipc{args.ipc}"

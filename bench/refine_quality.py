@@ -22,7 +22,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import dd, device_name, evaluate
+from _common import dd, device_name, evaluate, protocol_arguments
 
 
 class Judge:
@@ -78,9 +78,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
     ap.add_argument("--ipc", type=int, default=10)
-    ap.add_argument("--nets", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--seed", type=int, default=0)
+    protocol_arguments(ap, "bench-runs/refine")
     ap.add_argument("--judge", default="convnet-w64-bn", help="architecture of the independent classifier")
     ap.add_argument("--judge-seed", type=int, default=1)
     ap.add_argument("--sweep", action="store_true", help="also sweep β and top-k on the prototype-synthesis pipeline")
@@ -89,8 +87,6 @@ def main() -> None:
     ap.add_argument("--sweep-beta", type=float, default=0.9)
     ap.add_argument("--no-edf", action="store_true", help="skip the edf vs edf,detector_refine rows")
     ap.add_argument("--edf-options", nargs="*", default=[], metavar="edf.KEY=VALUE", help="options for the EDF runs only")
-    ap.add_argument("--out", default="bench-runs/refine")
-    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments for every run")
     args = ap.parse_args()
     print(f"# refine_quality: IPC {args.ipc}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; "
           f"final-epoch accuracy); seed {args.seed}; device {device_name()}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
