@@ -72,6 +72,7 @@ def sample_by_bins(pool_bins: torch.Tensor, counts: torch.Tensor, generator: tor
         chosen += members[torch.randperm(len(members), generator=generator)[:n]].tolist()
     need = int(counts.sum()) - len(chosen)
     if need > 0:
-        rest = torch.tensor([i for i in range(len(pool_bins)) if i not in set(chosen)], dtype=torch.long)
+        taken = set(chosen)
+        rest = torch.tensor([i for i in range(len(pool_bins)) if i not in taken], dtype=torch.long)
         chosen += rest[torch.randperm(len(rest), generator=generator)[:need]].tolist()
     return torch.tensor(chosen, dtype=torch.long)
