@@ -27,7 +27,7 @@ import statistics
 import time
 from pathlib import Path
 
-from _common import dd, device_name, evaluate, protocol_arguments
+from _common import RunSharing, device_name, evaluate, options_of, protocol_arguments
 
 
 def random_from_pool(pool_path: Path, ipc: int, seed: int, out: Path) -> Path:
@@ -64,14 +64,15 @@ def main() -> None:
           f"clip_select defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
     print("| dataset | IPC | pool | random from pool % | clip_select % | random real % | CLIP zero-shot agreement on the pool | run time (s) |")
     print("|---|---|---|---|---|---|---|---|")
+    runs, options = RunSharing(), options_of(args.extra)
     for dataset in args.datasets:
         for ipc in args.ipcs:
             for source in args.pools:
                 out = Path(args.out) / f"{dataset}-ipc{ipc}-{source}"
-                plugins = ["--plugins", "clip_select"] if source == "real" else ["--plugins", "edf,clip_select", "--preset", f"{dataset}-ipc{ipc}"]
+                plugins, preset = ("clip_select", None) if source == "real" else ("edf,clip_select", f"{dataset}-ipc{ipc}")
                 started = time.perf_counter()
-                dd("run", "--dataset", dataset, "--ipc", str(ipc), *plugins, "--pool-factor", str(args.pool_factor), "--out", str(out),
-                   "--overwrite", "-q", "--seed", str(args.seed), "--no-eval", *args.extra)
+                runs.run(out, plugins=plugins, dataset=dataset, ipc=ipc, seed=args.seed, pool_factor=args.pool_factor, preset=preset,
+                         options=options, evaluate=False)
                 seconds = time.perf_counter() - started
                 pool = stage_io(out, "clip_select", "selector", "")[0]  # the scored pool the selection received
                 clip = evaluate(out, dataset, args.nets, args.epochs)

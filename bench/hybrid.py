@@ -9,6 +9,9 @@ other plugins' defaults (no CLIP weights exist offline: clip_select fits its sma
 real data; detector_refine trains its small generator and detector). Evaluation: `dd eval`'s
 protocol, K = --nets ConvNets (D3; D2 on 8×8), --epochs epochs, DSA, final-epoch test accuracy,
 mean ± std; "random real" is the protocol's own baseline (random real images, same IPC).
+Rows whose leading stages equal an earlier row's (the EDF pool of every chain with a selection
+stage) reuse those stage files and finish with `dd run --resume` (see _common.RunSharing), which
+gives the same set as a fresh run; the "reused" column says how many stages were read back.
 `edf,dgs` needs the example plugin: pip install -e examples/dd-dgs.
 """
 
@@ -19,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import dd, device_name, protocol_arguments
+from _common import RunSharing, options_of, device_name, protocol_arguments
 
 CHAINS = ["edf", "edf,clip_select", "edf,detector_refine", "edf,detector_refine,clip_select", "edf,dgs"]
 
@@ -34,20 +37,20 @@ def main() -> None:
     args = ap.parse_args()
     print(f"# hybrid: IPC {args.ipc}, pool_factor {args.pool_factor}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: "
           f"D3, D2 on 8×8; DSA; final-epoch accuracy); seed {args.seed}; device {device_name()}; presets <dataset>-ipc{args.ipc}"
-          f"{'; extra: ' + ' '.join(args.extra) if args.extra else ''}")
-    print("| dataset | chain | accuracy % (mean ± std) | random real % | run time (s) |")
-    print("|---|---|---|---|---|")
+          f"{'; options: ' + ' '.join(args.extra) if args.extra else ''}")
+    print("| dataset | chain | accuracy % (mean ± std) | random real % | run time (s) | reused stages |")
+    print("|---|---|---|---|---|---|")
+    runs = RunSharing()
     for dataset in args.datasets:
         for chain in args.chains:
             out = Path(args.out) / f"{dataset}-ipc{args.ipc}-{chain.replace(',', '+')}"
             started = time.perf_counter()
-            dd("run", "--dataset", dataset, "--ipc", str(args.ipc), "--plugins", chain, "--preset", f"{dataset}-ipc{args.ipc}",
-               "--pool-factor", str(args.pool_factor), "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
-               "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *args.extra)
+            reused = runs.run(out, plugins=chain, dataset=dataset, ipc=args.ipc, seed=args.seed, pool_factor=args.pool_factor,
+                              preset=f"{dataset}-ipc{args.ipc}", options=[f"eval.num_nets={args.nets}", f"eval.epochs={args.epochs}", *options_of(args.extra)])
             r = json.loads((out / "eval.json").read_text())
             d, b = r["distilled"], r["random"]
             print(f"| {dataset} | {chain} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} | "
-                  f"{time.perf_counter() - started:.0f} |", flush=True)
+                  f"{time.perf_counter() - started:.0f} | {reused} |", flush=True)
 
 
 if __name__ == "__main__":

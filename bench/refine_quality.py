@@ -2,6 +2,7 @@
 
     python bench/refine_quality.py                                   # digits and mnist5k, IPC 10, K = 5
     python bench/refine_quality.py --datasets digits --sweep         # plus the β × top-k sweep
+    python bench/refine_quality.py --datasets mnist5k --sweep --sweep-only --betas 0.9   # only the β = 0.9 rows
 
 For each dataset, two `dd run`s (fresh folders under --out):
   * `--plugins detector_refine`: prototype synthesis (the pool after the scoring stage) vs. refined;
@@ -22,7 +23,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import dd, device_name, evaluate, protocol_arguments
+from _common import RunSharing, device_name, evaluate, options_of, protocol_arguments
 
 
 class Judge:
@@ -53,11 +54,10 @@ class Judge:
         return float((pred == d.classes).float().mean())
 
 
-def refine_run(dataset: str, ipc: int, name: str, plugins: str, extra: list[str], args) -> dict:
+def refine_run(runs: RunSharing, dataset: str, ipc: int, name: str, plugins: str, options: list[str], args, preset: str | None = None) -> dict:
     out = Path(args.out) / f"{dataset}-ipc{ipc}-{name}"
     started = time.perf_counter()
-    dd("run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", plugins, "--out", str(out), "--overwrite", "-q",
-       "--seed", str(args.seed), "--no-eval", *extra)
+    runs.run(out, plugins=plugins, dataset=dataset, ipc=ipc, seed=args.seed, preset=preset, options=options, evaluate=False)
     seconds = time.perf_counter() - started
     from ddcore.artifact import DistilledSet
     from ddcore.pipeline import stage_io
@@ -86,42 +86,54 @@ def main() -> None:
     ap.add_argument("--top-ks", nargs="+", type=int, default=[1, 3, 10])
     ap.add_argument("--sweep-beta", type=float, default=0.9)
     ap.add_argument("--no-edf", action="store_true", help="skip the edf vs edf,detector_refine rows")
+    ap.add_argument("--sweep-only", action="store_true", help="only the sweep (with --sweep), not the before/after table")
     ap.add_argument("--edf-options", nargs="*", default=[], metavar="edf.KEY=VALUE", help="options for the EDF runs only")
     args = ap.parse_args()
     print(f"# refine_quality: IPC {args.ipc}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; "
           f"final-epoch accuracy); seed {args.seed}; device {device_name()}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
+    runs, options = RunSharing(), options_of(args.extra)
     for dataset in args.datasets:
         judge = Judge(dataset, args.judge, args.judge_seed, 30)
         print(f"\n## {dataset}: independent classifier {judge.description}\n")
-        print("| set | accuracy % (mean ± std) | label consistency (independent) | detector-anomalous before → after | replaced | run time (s) |")
-        print("|---|---|---|---|---|---|")
-        runs = [("prototype synthesis", "detector_refine", [])]
-        if not args.no_edf:
-            edf_options = [x for opt in args.edf_options for x in ("-o", opt)]
-            runs.append(("EDF", "edf,detector_refine", ["--preset", f"{dataset}-ipc{args.ipc}", *edf_options]))
-        random_real = None
-        for label, plugins, extra in runs:
-            r = refine_run(dataset, args.ipc, plugins.replace(",", "+"), plugins, extra + args.extra, args)
-            acc_before, acc_after = (evaluate(p, dataset, args.nets, args.epochs) for p in (r["before"], r["out"]))
-            random_real = acc_after["random"]
-            b, a, n = r["anomalous"]
-            print(row(label, acc_before, judge.consistency(r["before"]), f"{b}/{n}"), flush=True)
-            print(row(f"{label} + detector_refine", acc_after, judge.consistency(r["out"] / "distilled.safetensors"),
-                      f"{b}/{n} → {a}/{n}", str(r["replaced"]), f"{r['seconds']:.0f}"), flush=True)
-        print(f"| random real (protocol baseline) | {random_real['mean']:.2f} ± {random_real['std']:.2f} | | | | |")
+        if not args.sweep_only:
+            before_after(runs, judge, dataset, options, args)
         if args.sweep:
-            print(f"\n### {dataset}: sweep (prototype synthesis + detector_refine)\n")
-            print("| β | top-k | accuracy % (mean ± std) | label consistency (independent) | anomalous before → after | replaced | run time (s) |")
-            print("|---|---|---|---|---|---|---|")
-            grid = [(b, 3) for b in args.betas] + [(args.sweep_beta, k) for k in args.top_ks if (args.sweep_beta, k) not in [(b, 3) for b in args.betas]]
-            for beta, k in grid:
-                r = refine_run(dataset, args.ipc, f"sweep-b{beta}-k{k}", "detector_refine",
-                               ["-o", f"detector_refine.beta={beta}", "-o", f"detector_refine.top_k={k}", *args.extra], args)
-                acc = evaluate(r["out"], dataset, args.nets, args.epochs)
-                b, a, n = r["anomalous"]
-                print(f"| {beta} | {k} | {acc['distilled']['mean']:.2f} ± {acc['distilled']['std']:.2f} | "
-                      f"{judge.consistency(r['out'] / 'distilled.safetensors'):.1%} | {b}/{n} → {a}/{n} | {r['replaced']} | {r['seconds']:.0f} |",
-                      flush=True)
+            sweep(runs, judge, dataset, options, args)
+
+
+def before_after(runs: RunSharing, judge: Judge, dataset: str, options: list[str], args) -> None:
+    """Prototype synthesis (and EDF) before vs. after refinement."""
+    print("| set | accuracy % (mean ± std) | label consistency (independent) | detector-anomalous before → after | replaced | run time (s) |")
+    print("|---|---|---|---|---|---|")
+    rows = [("prototype synthesis", "detector_refine", [], None)]
+    if not args.no_edf:
+        rows.append(("EDF", "edf,detector_refine", args.edf_options, f"{dataset}-ipc{args.ipc}"))
+    random_real = None
+    for label, plugins, own_options, preset in rows:
+        r = refine_run(runs, dataset, args.ipc, plugins.replace(",", "+"), plugins, own_options + options, args, preset)
+        acc_before, acc_after = (evaluate(p, dataset, args.nets, args.epochs) for p in (r["before"], r["out"]))
+        random_real = acc_after["random"]
+        b, a, n = r["anomalous"]
+        print(row(label, acc_before, judge.consistency(r["before"]), f"{b}/{n}"), flush=True)
+        print(row(f"{label} + detector_refine", acc_after, judge.consistency(r["out"] / "distilled.safetensors"),
+                  f"{b}/{n} → {a}/{n}", str(r["replaced"]), f"{r['seconds']:.0f}"), flush=True)
+    print(f"| random real (protocol baseline) | {random_real['mean']:.2f} ± {random_real['std']:.2f} | | | | |")
+
+
+def sweep(runs: RunSharing, judge: Judge, dataset: str, options: list[str], args) -> None:
+    """β at top-k 3, then top-k at --sweep-beta, on the prototype-synthesis pipeline."""
+    print(f"\n### {dataset}: sweep (prototype synthesis + detector_refine)\n")
+    print("| β | top-k | accuracy % (mean ± std) | label consistency (independent) | anomalous before → after | replaced | run time (s) |")
+    print("|---|---|---|---|---|---|---|")
+    grid = [(b, 3) for b in args.betas] + [(args.sweep_beta, k) for k in args.top_ks if (args.sweep_beta, k) not in [(b, 3) for b in args.betas]]
+    for beta, k in grid:
+        r = refine_run(runs, dataset, args.ipc, f"sweep-b{beta}-k{k}", "detector_refine",
+                       [f"detector_refine.beta={beta}", f"detector_refine.top_k={k}", *options], args)
+        acc = evaluate(r["out"], dataset, args.nets, args.epochs)
+        b, a, n = r["anomalous"]
+        print(f"| {beta} | {k} | {acc['distilled']['mean']:.2f} ± {acc['distilled']['std']:.2f} | "
+              f"{judge.consistency(r['out'] / 'distilled.safetensors'):.1%} | {b}/{n} → {a}/{n} | {r['replaced']} | {r['seconds']:.0f} |",
+              flush=True)
 
 
 if __name__ == "__main__":
