@@ -34,6 +34,8 @@ def protocol_arguments(ap, out: str) -> None:
     ap.add_argument("--epochs", type=int, default=300, help="training epochs of each evaluation network")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=out)
+    ap.add_argument("--reuse-from", nargs="+", default=[], metavar="DIR",
+                    help="run folders of another bench's --out, made by this same code, whose identical leading stages may be reused")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments for every run, e.g. -o STAGE.KEY=VALUE")
 
 
@@ -57,8 +59,8 @@ class RunSharing:
     active modifier plugin all agree, and so did every stage before it.
     """
 
-    def __init__(self) -> None:
-        self.finished: list[Path] = []
+    def __init__(self, reuse_from: list[str] = ()) -> None:
+        self.finished: list[Path] = sorted(p.parent for d in reuse_from for p in Path(d).glob("*/run.json"))
 
     @staticmethod
     def _stage_keys(spec) -> list[str]:

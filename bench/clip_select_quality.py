@@ -64,7 +64,7 @@ def main() -> None:
           f"clip_select defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
     print("| dataset | IPC | pool | random from pool % | clip_select % | random real % | CLIP zero-shot agreement on the pool | run time (s) |")
     print("|---|---|---|---|---|---|---|---|")
-    runs, options = RunSharing(), options_of(args.extra)
+    runs, options = RunSharing(args.reuse_from), options_of(args.extra)
     for dataset in args.datasets:
         for ipc in args.ipcs:
             for source in args.pools:

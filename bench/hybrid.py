@@ -40,7 +40,7 @@ def main() -> None:
           f"{'; options: ' + ' '.join(args.extra) if args.extra else ''}")
     print("| dataset | chain | accuracy % (mean ± std) | random real % | run time (s) | reused stages |")
     print("|---|---|---|---|---|---|")
-    runs = RunSharing()
+    runs = RunSharing(args.reuse_from)
     for dataset in args.datasets:
         for chain in args.chains:
             out = Path(args.out) / f"{dataset}-ipc{args.ipc}-{chain.replace(',', '+')}"

@@ -91,7 +91,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"# refine_quality: IPC {args.ipc}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; "
           f"final-epoch accuracy); seed {args.seed}; device {device_name()}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
-    runs, options = RunSharing(), options_of(args.extra)
+    runs, options = RunSharing(args.reuse_from), options_of(args.extra)
     for dataset in args.datasets:
         judge = Judge(dataset, args.judge, args.judge_seed, 30)
         print(f"\n## {dataset}: independent classifier {judge.description}\n")
