@@ -12,9 +12,14 @@ def dd(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "ddcore", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def evaluate(path: Path, dataset: str, nets: int, epochs: int) -> dict:
-    """`dd eval` on a run folder or a set file; returns its eval.json."""
-    dd("eval", str(path), "--dataset", dataset, "-q", "-o", f"eval.num_nets={nets}", "-o", f"eval.epochs={epochs}")
+def evaluate(path: Path, dataset: str, nets: int, epochs: int, baseline: bool = True) -> dict:
+    """`dd eval` on a run folder or a set file; returns its eval.json.
+
+    The random-real baseline depends only on the dataset, IPC and protocol (same seeds), so a
+    bench that evaluates many sets of one IPC computes it once and passes ``baseline=False`` after.
+    """
+    dd("eval", str(path), "--dataset", dataset, "-q", "-o", f"eval.num_nets={nets}", "-o", f"eval.epochs={epochs}",
+       *([] if baseline else ["--baseline", "none"]))
     name = "eval.json" if path.is_dir() else f"{path.stem}.eval.json"
     return json.loads(((path if path.is_dir() else path.parent) / name).read_text())
 
@@ -60,7 +65,13 @@ class RunSharing:
     """
 
     def __init__(self, reuse_from: list[str] = ()) -> None:
-        self.finished: list[Path] = sorted(p.parent for d in reuse_from for p in Path(d).glob("*/run.json"))
+        self.reuse_from = [Path(d) for d in reuse_from]
+        self.finished: list[Path] = []
+
+    def _candidates(self) -> list[Path]:
+        """This bench's finished runs, then those under --reuse-from (looked up each time: another bench may still be adding)."""
+        found = [p.parent for d in self.reuse_from for p in sorted(d.glob("*/run.json")) if (p.parent / "manifest.json").is_file()]
+        return self.finished + [p for p in found if p not in self.finished]
 
     @staticmethod
     def _stage_keys(spec) -> list[str]:
@@ -75,7 +86,7 @@ class RunSharing:
                            sort_keys=True, default=str) for i, s in enumerate(plan.stages)]
 
     def run(self, out: Path, *, plugins: str, dataset: str, ipc: int, seed: int, pool_factor: int = 5, preset: str | None = None,
-            options: list[str] = (), evaluate: bool = True) -> int:
+            options: list[str] = (), evaluate: bool = True, baseline: bool = True) -> int:
         """Make the run folder `out` (replacing it); returns how many leading stages were reused."""
         import shutil
 
@@ -84,11 +95,11 @@ class RunSharing:
         from ddcore.run import build_spec
 
         spec = build_spec(dataset=dataset, ipc=ipc, plugins=plugins, pool_factor=pool_factor, options=list(options), out=str(out),
-                          seed=seed, preset=preset, evaluate=evaluate)
+                          seed=seed, preset=preset, evaluate=evaluate, baselines=() if baseline else ("none",))
         keys = self._stage_keys(spec)
         names = [json.loads(k)["stage"] for k in keys]
         best, source = 0, None
-        for earlier in self.finished:
+        for earlier in [c for c in self._candidates() if c.resolve() != out.resolve()]:
             theirs = self._stage_keys(read_run_spec(earlier))
             n = 0
             while n < min(len(keys), len(theirs)) and keys[n] == theirs[n] and stage_file(earlier, n, names[n]).is_file():

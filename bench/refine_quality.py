@@ -111,8 +111,9 @@ def before_after(runs: RunSharing, judge: Judge, dataset: str, options: list[str
     random_real = None
     for label, plugins, own_options, preset in rows:
         r = refine_run(runs, dataset, args.ipc, plugins.replace(",", "+"), plugins, own_options + options, args, preset)
-        acc_before, acc_after = (evaluate(p, dataset, args.nets, args.epochs) for p in (r["before"], r["out"]))
-        random_real = acc_after["random"]
+        acc_before = evaluate(r["before"], dataset, args.nets, args.epochs, baseline=random_real is None)
+        acc_after = evaluate(r["out"], dataset, args.nets, args.epochs, baseline=False)
+        random_real = acc_before.get("random") or random_real
         b, a, n = r["anomalous"]
         print(row(label, acc_before, judge.consistency(r["before"]), f"{b}/{n}"), flush=True)
         print(row(f"{label} + detector_refine", acc_after, judge.consistency(r["out"] / "distilled.safetensors"),
@@ -129,7 +130,7 @@ def sweep(runs: RunSharing, judge: Judge, dataset: str, options: list[str], args
     for beta, k in grid:
         r = refine_run(runs, dataset, args.ipc, f"sweep-b{beta}-k{k}", "detector_refine",
                        [f"detector_refine.beta={beta}", f"detector_refine.top_k={k}", *options], args)
-        acc = evaluate(r["out"], dataset, args.nets, args.epochs)
+        acc = evaluate(r["out"], dataset, args.nets, args.epochs, baseline=False)
         b, a, n = r["anomalous"]
         print(f"| {beta} | {k} | {acc['distilled']['mean']:.2f} ± {acc['distilled']['std']:.2f} | "
               f"{judge.consistency(r['out'] / 'distilled.safetensors'):.1%} | {b}/{n} → {a}/{n} | {r['replaced']} | {r['seconds']:.0f} |",
