@@ -52,16 +52,11 @@ def options_of(extra: list[str]) -> list[str]:
 
 
 class RunSharing:
-    """`dd run` that reuses the identical leading stages of runs this bench already made.
+    """`dd run --reuse-from` every run this bench already made (and those under --reuse-from).
 
     Several rows of a bench start with the very same stage (EDF distilling the same pool with
-    the same preset and seed, say). Every stage draws its randomness from generators seeded by
-    (run seed, stage index, stage name), which is what makes `dd run --resume` exact; so a new
-    run folder that holds run.json and a finished run's identical leading stage files, completed
-    with `--resume`, is the run `dd run` would make from scratch, without recomputing those
-    stages. Two stages count as identical when the dataset, IPC, pool factor, seed, device, the
-    stage (index, name, kind, images per class), its plugin's options and the options of every
-    active modifier plugin all agree, and so did every stage before it.
+    the same preset and seed, say); `dd run --reuse-from` copies such identical leading stages
+    instead of computing them again, and the set equals a fresh run's (ddcore/reuse.py).
     """
 
     def __init__(self, reuse_from: list[str] = ()) -> None:
@@ -73,47 +68,15 @@ class RunSharing:
         found = [p.parent for d in self.reuse_from for p in sorted(d.glob("*/run.json")) if (p.parent / "manifest.json").is_file()]
         return self.finished + [p for p in found if p not in self.finished]
 
-    @staticmethod
-    def _stage_keys(spec) -> list[str]:
-        from ddcore.pipeline import plan_run
-        from ddcore.plugins import get_plugin_manager
-
-        plan = plan_run(spec, get_plugin_manager())
-        dump = {name: model.model_dump(mode="json") for name, model in plan.options.items()}
-        common = {k: getattr(spec, k) for k in ("dataset", "ipc", "pool_factor", "seed", "device")}
-        common["modifiers"] = {m: dump.get(m) for m in plan.modifiers}
-        return [json.dumps({**common, "i": i, "stage": s.name, "kind": s.kind, "per_class": s.per_class, "options": dump.get(s.name)},
-                           sort_keys=True, default=str) for i, s in enumerate(plan.stages)]
-
     def run(self, out: Path, *, plugins: str, dataset: str, ipc: int, seed: int, pool_factor: int = 5, preset: str | None = None,
             options: list[str] = (), evaluate: bool = True, baseline: bool = True) -> int:
         """Make the run folder `out` (replacing it); returns how many leading stages were reused."""
-        import shutil
-
-        from ddcore.atomic import write_json
-        from ddcore.pipeline import read_run_spec, stage_file
-        from ddcore.run import build_spec
-
-        spec = build_spec(dataset=dataset, ipc=ipc, plugins=plugins, pool_factor=pool_factor, options=list(options), out=str(out),
-                          seed=seed, preset=preset, evaluate=evaluate, baselines=() if baseline else ("none",))
-        keys = self._stage_keys(spec)
-        names = [json.loads(k)["stage"] for k in keys]
-        best, source = 0, None
-        for earlier in [c for c in self._candidates() if c.resolve() != out.resolve()]:
-            theirs = self._stage_keys(read_run_spec(earlier))
-            n = 0
-            while n < min(len(keys), len(theirs)) and keys[n] == theirs[n] and stage_file(earlier, n, names[n]).is_file():
-                n += 1
-            if n > best:
-                best, source = n, earlier
-        if out.exists():
-            shutil.rmtree(out)
-        write_json(out / "run.json", spec.model_dump())  # what `dd run` writes first; --resume with no stage files is a fresh run
-        for i in range(best):
-            target = stage_file(out, i, names[i])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(stage_file(source, i, names[i]), target)
-        dd("run", "--resume", str(out), "-q")
+        sources = [str(c) for c in self._candidates() if c.resolve() != out.resolve()]
+        dd("run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", plugins, "--pool-factor", str(pool_factor), "--seed", str(seed),
+           *(["--preset", preset] if preset else []), *[a for o in options for a in ("-o", o)],
+           *([] if evaluate else ["--no-eval"]), *([] if baseline else ["--baseline", "none"]),
+           *[a for s in sources for a in ("--reuse-from", s)], "--out", str(out), "--overwrite", "-q")
         self.finished.append(out)
-        return best
+        record = out / "reused.json"
+        return len(json.loads(record.read_text())["stages"]) if record.is_file() else 0
 

@@ -11,8 +11,8 @@ protocol, K = --nets ConvNets (D3; D2 on 8×8), --epochs epochs, DSA, final-epoc
 mean ± std; "random real" is the protocol's own baseline (random real images, same IPC; the
 same seeds for every chain, so it is computed once per dataset).
 Rows whose leading stages equal an earlier row's (the EDF pool of every chain with a selection
-stage) reuse those stage files and finish with `dd run --resume` (see _common.RunSharing), which
-gives the same set as a fresh run; the "reused" column says how many stages were read back.
+stage) are made with `dd run --reuse-from` the earlier rows, which copies those stages instead of
+computing them and gives the same set as a fresh run; the "reused" column says how many were copied.
 `edf,dgs` needs the example plugin: pip install -e examples/dd-dgs.
 """
 

@@ -192,6 +192,18 @@ class DistilledSet:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{path} has a damaged manifest ({_short(exc)}); {hint}.") from None
 
+    @staticmethod
+    def read_facts(path: str | os.PathLike) -> dict[str, Any]:
+        """An artifact's set-level facts without reading its tensors (to compare runs cheaply); {} when unreadable."""
+        from safetensors.torch import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            return json.loads(meta.get("manifest", "{}")).get("facts", {})
+        except Exception:  # a damaged file is simply not reusable; DistilledSet.load reports it where it matters
+            return {}
+
     def manifest(self) -> dict[str, Any]:
         """The human-readable summary written as manifest.json beside the artifact."""
         return {

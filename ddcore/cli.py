@@ -82,20 +82,25 @@ def datasets_cmd() -> None:
 @click.option("--eval/--no-eval", "evaluate", default=None, help="Evaluate the result with the protocol (default: yes).")
 @click.option("--baseline", "baselines", multiple=True, type=click.Choice(["random", "full", "none"]), help="Baselines for the evaluation (default: random).")
 @click.option("--resume", "resume_dir", default=None, type=click.Path(file_okay=False), help="Continue the interrupted run in this folder.")
+@click.option("--reuse-from", "reuse_from", multiple=True, metavar="RUN",
+              help="An earlier run folder whose identical leading stages are copied, not computed again (repeatable).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run folder.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved stages and options, run nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines.")
 def run_cmd(dataset, ipc, plugins, pool_factor, options, config_path, preset, out, seed, device, cache_dir, download,
-            evaluate, baselines, resume_dir, overwrite, dry_run, quiet) -> None:
+            evaluate, baselines, resume_dir, reuse_from, overwrite, dry_run, quiet) -> None:
     """Run the stages named in --plugins, write the distilled set, then evaluate it."""
+    from .reuse import check_reuse_sources
     from .run import build_spec, run
+
+    check_reuse_sources(reuse_from, resume_dir is not None)
 
     spec = build_spec(
         dataset=dataset, ipc=ipc, plugins=plugins, pool_factor=pool_factor, options=options, config_path=config_path,
         out=out, seed=seed, device=device, cache_dir=cache_dir, download=download, evaluate=evaluate,
         baselines=baselines, resume_dir=resume_dir, preset=preset,
     )
-    run(spec, _pm(), resume=resume_dir is not None, overwrite=overwrite, dry_run=dry_run, quiet=quiet)
+    run(spec, _pm(), resume=resume_dir is not None, overwrite=overwrite, dry_run=dry_run, quiet=quiet, reuse_from=reuse_from)
 
 
 @cli.command("eval")

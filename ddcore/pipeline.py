@@ -264,6 +264,17 @@ def stage_file(out_dir: Path, index: int, name: str) -> Path:
     return out_dir / "stages" / f"{index:02d}-{name}.safetensors"
 
 
+def stage_record(plan: Plan, index: int, pm: PluginManager) -> dict[str, Any]:
+    """What the manifest says of stage ``index``: what ran, which plugin version, with which options."""
+    stage = plan.stages[index]
+    return {
+        "index": index, "stage": stage.name, "kind": stage.kind, "mode": getattr(stage.component, "mode", None),
+        "plugin": stage.plugin, "plugin_version": pm.records.get(stage.plugin).version if stage.plugin in pm.records else None,
+        "per_class": stage.per_class, "implicit": stage.implicit,
+        "options": plan.options[stage.name].model_dump(mode="json") if stage.name in plan.options else {},
+    }
+
+
 def stage_io(run_dir: str | os.PathLike, name: str, kind: str, hint: str) -> tuple[Path, Path]:
     """(the pool stage ``name`` of ``kind`` received, the pool it returned) in a finished run folder.
 
@@ -293,7 +304,7 @@ def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool 
     """Run every stage in order and write the artifact; returns it and its path.
 
     With ``resume`` finished stages are read back from ``stages/`` and the interrupted stage
-    continues from its last checkpoint.
+    continues from its last checkpoint; stages copied there by ``--reuse-from`` are read back too.
     """
     import torch
 
@@ -303,11 +314,14 @@ def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool 
     from .cache import Cache
     from .context import RunContext, pick_device
 
+    from .reuse import read_reuse_record
+
     plan = plan_run(spec, pm)
     device = pick_device(spec.device)
     out_dir = Path(spec.out).expanduser()
     if not resume:
         write_json(out_dir / "run.json", spec.model_dump())
+    reused = read_reuse_record(out_dir)
     data = load_dataset(spec, pm)
     torch.manual_seed(spec.seed)
     ctx = RunContext(
@@ -329,15 +343,14 @@ def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool 
         ctx._generators.clear()
         ctx.state.clear()
         saved = stage_file(out_dir, i, stage.name)
-        record = {
-            "index": i, "stage": stage.name, "kind": stage.kind, "mode": getattr(stage.component, "mode", None),
-            "plugin": stage.plugin, "plugin_version": pm.records.get(stage.plugin).version if stage.plugin in pm.records else None,
-            "per_class": stage.per_class, "implicit": stage.implicit,
-            "options": plan.options[stage.name].model_dump(mode="json") if stage.name in plan.options else {},
-        }
-        if resume and saved.exists():
+        record = stage_record(plan, i, pm)
+        if (resume or i < len(reused["stages"])) and saved.exists():
             pool = DistilledSet.load(saved)
-            ctx.log(f"stage {i} {stage.label}: done earlier, read back from {saved}")
+            if i < len(reused["stages"]):
+                record["reused_from"] = reused["from"]
+                ctx.log(f"stage {i} {stage.label}: identical in {reused['from']}, read back from its copy {saved}")
+            else:
+                ctx.log(f"stage {i} {stage.label}: done earlier, read back from {saved}")
             records.append(record)
             continue
         ctx.log(f"stage {i} {stage.label}: {stage.per_class} per class")

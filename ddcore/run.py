@@ -59,13 +59,21 @@ def build_spec(
     try:
         return RunSpec(**settings)
     except Exception as exc:  # pydantic ValidationError -> one sentence
-        errors = getattr(exc, "errors", lambda: [{"loc": ("?",), "msg": str(exc)}])()
+        message = str(exc)
+        errors = getattr(exc, "errors", lambda: [{"loc": ("?",), "msg": message}])()
         e = errors[0]
         raise ConfigError(f"run setting {'.'.join(map(str, e['loc']))} is invalid: {e['msg']}.") from None
 
 
-def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool = False, dry_run: bool = False, quiet: bool = False) -> dict[str, Any]:
-    """Plan (and on ``dry_run`` only print), then execute and evaluate. Returns a summary."""
+def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool = False, dry_run: bool = False, quiet: bool = False,
+        reuse_from: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Plan (and on ``dry_run`` only print), then execute and evaluate. Returns a summary.
+
+    ``reuse_from``: earlier run folders whose identical leading stages are copied instead of computed.
+    """
+    from .reuse import check_reuse_sources
+
+    check_reuse_sources(reuse_from, resume)
     plan = plan_run(spec, pm)
     summary = {
         "run": spec.model_dump(),
@@ -77,10 +85,18 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
         click.echo(json.dumps(summary, indent=2))
         return summary
     out = Path(spec.out).expanduser()
+    if any(Path(folder).expanduser().resolve() == out.resolve() for folder in reuse_from):
+        raise ConfigError(f"--reuse-from {out} names the folder this run writes; choose another --out.")
     if not resume and out.exists() and any(out.iterdir()):
         if not overwrite:
             raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
         shutil.rmtree(out)
+    if reuse_from:
+        from .reuse import copy_identical_stages
+
+        line = copy_identical_stages(spec, plan, pm, list(reuse_from), out)
+        if not quiet:
+            click.echo(f"[dd] {line}", err=True)
     pool, artifact = execute(spec, pm, resume=resume, quiet=quiet)
     summary["artifact"] = str(artifact)
     if spec.evaluate:
