@@ -27,7 +27,10 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "class"
 
 
-def grid(pixels: torch.Tensor, columns: int, scale: int, pad: int = 2) -> torch.Tensor:
+GRID_PAD = 2
+
+
+def grid(pixels: torch.Tensor, columns: int, scale: int, pad: int = GRID_PAD) -> torch.Tensor:
     """Tile N×H×W×C uint8 images into one image, upscaled by ``scale`` (nearest)."""
     n, h, w, c = pixels.shape
     if scale > 1:
@@ -39,6 +42,54 @@ def grid(pixels: torch.Tensor, columns: int, scale: int, pad: int = 2) -> torch.
         r, q = divmod(i, columns)
         canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = pixels[i]
     return canvas
+
+
+def save_grid(pixels: torch.Tensor, path: Path, columns: int, *, header: str | dict[int, str] = "", row_labels=(),
+              scale: int | None = None) -> Path:
+    """Tile N×H×W×C uint8 images into a PNG with a title line and a label left of each row, so the
+    picture reads without the code that drew it. ``header``: one title, or {column: title} for
+    titles above given columns."""
+    scale = scale or default_scale(pixels.shape[1])
+    canvas = grid(pixels, columns, scale)
+    if header or row_labels:
+        titles = header if isinstance(header, dict) else {0: header} if header else {}
+        pitch = (pixels.shape[1] * scale + GRID_PAD, pixels.shape[2] * scale + GRID_PAD)
+        canvas = _with_labels(canvas, titles, [str(t)[:24] for t in row_labels], pitch)
+    return save_png(canvas, path)
+
+
+def save_before_after(before: DistilledSet, after: DistilledSet, indices: torch.Tensor, path: Path, header: str) -> Path:
+    """The images at ``indices`` of ``before`` each beside the same position of ``after``, five pairs a row."""
+    pairs = torch.stack([to_pixels(before, before.images[indices]), to_pixels(after, after.images[indices])], 1).flatten(0, 1)
+    return save_grid(pairs, path, 2 * min(5, len(indices)), header=header)
+
+
+def _with_labels(canvas: torch.Tensor, titles: dict[int, str], row_labels: list[str], pitch: tuple[int, int]) -> torch.Tensor:
+    """``canvas`` on white with each title above its tile column and each row's label to its left (PIL's default font)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    probe = ImageDraw.Draw(Image.new("L", (1, 1)))
+
+    def extent(text: str) -> tuple[int, int]:
+        return probe.textbbox((0, 0), text, font=font)[2:]
+
+    left = max((extent(t)[0] for t in row_labels), default=-6) + 6
+    top = max((extent(t)[1] for t in titles.values()), default=-6) + 6
+    h, w, c = canvas.shape
+    x_of = {col: left + GRID_PAD + col * pitch[1] for col in titles}
+    width = max([w + left] + [x_of[col] + extent(t)[0] + GRID_PAD for col, t in titles.items()])
+    out = torch.full((h + top, width, c), 255, dtype=torch.uint8)
+    out[top:, left:left + w] = canvas
+    img = Image.fromarray(out.numpy()[..., 0] if c == 1 else out.numpy())
+    draw = ImageDraw.Draw(img)
+    ink = 0 if c == 1 else (0, 0, 0)
+    for col, text in titles.items():
+        draw.text((x_of[col], 2), text, fill=ink, font=font)
+    for r, text in enumerate(row_labels):
+        draw.text((2, top + GRID_PAD + r * pitch[0] + (pitch[0] - GRID_PAD - extent(text)[1]) // 2), text, fill=ink, font=font)
+    return torch.from_numpy(np.asarray(img).copy()).reshape(h + top, width, c)
 
 
 def save_png(array: torch.Tensor, path: Path) -> Path:
@@ -71,7 +122,8 @@ def write_grids(dset: DistilledSet, folder: Path, scale: int | None = None, max_
             paths.append(save_png(grid(pixels[idx], cols, scale), folder / f"class-{c:03d}-{_safe(name)}.png"))
     blank = torch.full_like(pixels[:1], 255)
     tiles = torch.cat([torch.cat([pixels[r], blank.repeat(width - len(r), 1, 1, 1)]) for r in rows])
-    overview = save_png(grid(tiles, width, scale), folder / "overview.png")
+    overview = save_grid(tiles, folder / "overview.png", width, scale=scale, row_labels=dset.class_names,
+                         header=f"{len(dset)} images, a row per class" + (f" (first {max_per_class} shown)" if max(counts) > max_per_class else ""))
     return [overview, *paths]
 
 

@@ -98,13 +98,12 @@ def _stages(run: Path, manifest: dict, out: Path, show) -> str:
 
 
 def _replaced(before, after, path: Path, base: Path) -> str:
-    from .export import default_scale, grid, save_png, to_pixels
+    from .export import save_before_after
 
     changed = torch.nonzero((before.images - after.images).flatten(1).abs().amax(1) > 0).flatten()
     if len(changed) == 0:
         return "<p>no image was replaced.</p>"
-    pairs = torch.stack([to_pixels(before, before.images[changed]), to_pixels(after, after.images[changed])], 1).flatten(0, 1)
-    save_png(grid(pairs, 2 * min(5, len(changed)), default_scale(pairs.shape[1])), path)
+    save_before_after(before, after, changed, path, header="each pair: before | after")
     return f"<p>{len(changed)} images replaced (each before | after):</p>" + _img(path, base, "replaced images, before and after")
 
 

@@ -116,3 +116,18 @@ def test_export_writes_viewable_pngs(tmp_path):
     arr = torch.tensor(np.asarray(Image.open(first)), dtype=torch.float32) / 255
     expected = (a.images[0, 0] * 0.25 + 0.5).clamp(0, 1)
     assert (arr - expected).abs().max() < 1 / 255 + 1e-6
+
+
+def test_grid_labels_sit_in_margins_and_leave_the_tiles_untouched(tmp_path):
+    from PIL import Image
+
+    from ddcore.export import save_grid, to_pixels
+
+    pixels = to_pixels(make_set(n_per_class=3))
+    plain = np.asarray(Image.open(save_grid(pixels, tmp_path / "plain.png", 3)))
+    labelled = np.asarray(Image.open(save_grid(pixels, tmp_path / "labelled.png", 3, header={0: "kept", 2: "rejected"},
+                                               row_labels=["a", "b", "c"])))
+    top, left = labelled.shape[0] - plain.shape[0], labelled.shape[1] - plain.shape[1]
+    assert top > 0 and left > 0
+    assert (labelled[top:, left:] == plain).all()
+    assert (labelled[:top] < 128).any() and (labelled[top:, :left] < 128).any()  # the text is drawn

@@ -84,7 +84,8 @@ def test_explain_writes_the_table_the_csv_and_the_png(tiny_run):
     from PIL import Image
 
     tile = 8 * 8 + 2  # 8×8 digits upscaled 8×, 2 px padding
-    assert Image.open(report["png"]).size == ((2 * IPC + 1) * tile + 2, 10 * tile + 2)  # kept | blank | rejected, a row per class
+    width, height = Image.open(report["png"]).size  # kept | blank | rejected, a row per class, plus the labels' margins
+    assert 0 < width - ((2 * IPC + 1) * tile + 2) < 100 and 0 < height - (10 * tile + 2) < 40
     assert "class | pool | candidates" in format_explanation(report)
 
 

@@ -6,8 +6,8 @@ writes, under ``RUN/clip_select/``:
 * ``scores.csv`` — one row per pool image: class, pool position, kept, pick order, every score;
 * ``explain.json`` — per class: pool size, stage-1 candidates, kept, and the mean of each score
   over kept and rejected images;
-* ``explain.png`` — one row per class: the kept images in pick order, a blank, then the rejected
-  images from best to worst by Q (as many as were kept).
+* ``explain.png`` — one labelled row per class: the kept images in pick order, a blank, then the
+  rejected images from best to worst by Q (as many as were kept).
 """
 
 from __future__ import annotations
@@ -72,11 +72,11 @@ def _write_csv(path: Path, pool, chosen: torch.Tensor, pick: torch.Tensor, score
 
 
 def _write_png(path: Path, pool, chosen: torch.Tensor, pick: torch.Tensor, quality: torch.Tensor) -> Path:
-    from ddcore.export import default_scale, grid, save_png, to_pixels
+    from ddcore.export import save_grid, to_pixels
 
     pixels = to_pixels(pool)
     blank = torch.full_like(pixels[:1], 255)
-    rows, width = [], 0
+    rows, width, most_kept = [], 0, 0
     for c in range(pool.num_classes):
         idx = pool.indices_of_class(c)
         kept = idx[chosen[idx]]
@@ -85,9 +85,10 @@ def _write_png(path: Path, pool, chosen: torch.Tensor, pick: torch.Tensor, quali
         rank = torch.nan_to_num(quality[rejected], nan=0.0)
         rejected = rejected[rank.argsort(descending=True, stable=True)][:len(kept)]
         rows.append(torch.cat([pixels[kept], blank, pixels[rejected]]))
-        width = max(width, len(rows[-1]))
+        width, most_kept = max(width, len(rows[-1])), max(most_kept, len(kept))
     tiles = torch.cat([torch.cat([r, blank.expand(width - len(r), -1, -1, -1)]) for r in rows])
-    return save_png(grid(tiles, width, default_scale(pixels.shape[1])), path)
+    return save_grid(tiles, path, width, row_labels=pool.class_names,
+                     header={0: "kept, in pick order", most_kept + 1: "rejected, best Q first"})
 
 
 def format_explanation(report: dict) -> str:

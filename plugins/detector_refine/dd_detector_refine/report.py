@@ -17,7 +17,7 @@ STAGE = "detector_refine"
 
 
 def build_report(run_dir: str | Path, pm=None) -> dict:
-    from ddcore.export import default_scale, grid, save_png, to_pixels
+    from ddcore.export import save_before_after
     from ddcore.run import stage_sets
 
     run_dir = Path(run_dir).expanduser()
@@ -37,9 +37,7 @@ def build_report(run_dir: str | Path, pm=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     idx = torch.nonzero(replaced > 0, as_tuple=False).flatten()
     if len(idx):
-        pairs = torch.stack([to_pixels(before, before.images[idx]), to_pixels(after, after.images[idx])], 1).flatten(0, 1)
-        cols = 2 * min(5, len(idx))
-        report["png"] = str(save_png(grid(pairs, cols, default_scale(pairs.shape[1])), out / "replaced.png"))
+        report["png"] = str(save_before_after(before, after, idx, out / "replaced.png", header="each pair: anomalous image | its replacement"))
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
