@@ -35,13 +35,15 @@ def read_reuse_record(run_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {"from": None, "stages": []}
 
 
-def check_reuse_sources(reuse_from: tuple[str, ...] | list[str], resume: bool) -> None:
+def check_reuse_sources(reuse_from: tuple[str, ...] | list[str], resume: bool, out: Path | None = None) -> None:
     """Refuse, before anything is written, a --reuse-from that cannot work."""
     if reuse_from and resume:
         raise ConfigError("--reuse-from starts a new run and --resume continues one; drop one of them.")
     for folder in reuse_from:
         if not (Path(folder).expanduser() / "run.json").is_file():
             raise ConfigError(f"--reuse-from {folder} is not a run folder (it holds no run.json); name a folder made by `dd run`.")
+        if out is not None and Path(folder).expanduser().resolve() == out.expanduser().resolve():
+            raise ConfigError(f"--reuse-from {folder} names the folder this run writes; choose another --out.")
 
 
 def _run_settings(spec: RunSpec, plan: Plan) -> dict[str, Any]:
@@ -76,22 +78,27 @@ def identical_stages(spec: RunSpec, plan: Plan, pm: PluginManager, earlier: Path
     return len(plan.stages), "every stage is identical"
 
 
-def copy_identical_stages(spec: RunSpec, plan: Plan, pm: PluginManager, sources: list[str], out: Path) -> str:
-    """Copy the longest identical prefix among ``sources`` into ``out``; returns a line saying what was reused and why not more."""
-    from .atomic import atomic_path, write_json
-    from .pipeline import stage_file
-
+def plan_reuse(spec: RunSpec, plan: Plan, pm: PluginManager, sources: list[str]) -> tuple[int, Path | None, str]:
+    """The longest identical prefix among ``sources``: (stages, source folder, a line saying what is reused and why not more)."""
     best, source, why = -1, None, ""
     for folder in (Path(s).expanduser() for s in sources):
         n, reason = identical_stages(spec, plan, pm, folder)
         if n > best:
             best, source, why = n, folder, reason
     if best <= 0:
-        return f"--reuse-from: nothing to reuse, so every stage runs ({source}: {why})"
+        return 0, None, f"--reuse-from: nothing to reuse, so every stage runs ({source}: {why})"
     names = [s.name for s in plan.stages[:best]]
+    more = "" if best == len(plan.stages) else f"; stage {best} onwards runs ({why})"
+    return best, source, f"--reuse-from: stages 0–{best - 1} ({', '.join(names)}) copied from {source}{more}"
+
+
+def copy_stages(plan: Plan, count: int, source: Path, out: Path) -> None:
+    """Copy the first ``count`` stage files of ``source`` into ``out`` and record where they came from."""
+    from .atomic import atomic_path, write_json
+    from .pipeline import stage_file
+
+    names = [s.name for s in plan.stages[:count]]
     for i, name in enumerate(names):
         with atomic_path(stage_file(out, i, name)) as tmp:
             shutil.copyfile(stage_file(source, i, name), tmp)
     write_json(out / REUSE_RECORD, {"from": str(source), "stages": names})
-    more = "" if best == len(plan.stages) else f"; stage {best} onwards runs ({why})"
-    return f"--reuse-from: stages 0–{best - 1} ({', '.join(names)}) copied from {source}{more}"

@@ -73,7 +73,7 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
     """
     from .reuse import check_reuse_sources
 
-    check_reuse_sources(reuse_from, resume)
+    check_reuse_sources(reuse_from, resume, Path(spec.out))
     plan = plan_run(spec, pm)
     summary = {
         "run": spec.model_dump(),
@@ -81,22 +81,25 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
         "modifiers": plan.modifiers,
         "options": {k: v.model_dump(mode="json") for k, v in plan.options.items()},
     }
+    if reuse_from:
+        from .reuse import plan_reuse
+
+        reused, source, summary["reuse"] = plan_reuse(spec, plan, pm, list(reuse_from))
     if dry_run:
         click.echo(json.dumps(summary, indent=2))
         return summary
     out = Path(spec.out).expanduser()
-    if any(Path(folder).expanduser().resolve() == out.resolve() for folder in reuse_from):
-        raise ConfigError(f"--reuse-from {out} names the folder this run writes; choose another --out.")
     if not resume and out.exists() and any(out.iterdir()):
         if not overwrite:
             raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
         shutil.rmtree(out)
     if reuse_from:
-        from .reuse import copy_identical_stages
+        from .reuse import copy_stages
 
-        line = copy_identical_stages(spec, plan, pm, list(reuse_from), out)
+        if reused:
+            copy_stages(plan, reused, source, out)
         if not quiet:
-            click.echo(f"[dd] {line}", err=True)
+            click.echo(f"[dd] {summary['reuse']}", err=True)
     pool, artifact = execute(spec, pm, resume=resume, quiet=quiet)
     summary["artifact"] = str(artifact)
     if spec.evaluate:

@@ -17,6 +17,8 @@ def stages_of(run):
 def test_a_shared_prefix_is_copied_and_the_set_equals_a_fresh_run(tmp_path, dd):
     first, reused, fresh = tmp_path / "first", tmp_path / "reused", tmp_path / "fresh"
     dd("run", "--plugins", "toy,random", *SMALL, "-q", "--out", str(first), check=True)
+    planned = dd("run", "--plugins", "toy,herding", *SMALL, "--reuse-from", str(first), "--out", str(reused), "--dry-run", check=True)
+    assert "stages 0–0 (toy) copied from" in json.loads(planned.stdout)["reuse"] and not reused.exists()
     proc = dd("run", "--plugins", "toy,herding", *SMALL, "--reuse-from", str(first), "--out", str(reused), check=True)
     dd("run", "--plugins", "toy,herding", *SMALL, "-q", "--out", str(fresh), check=True)
 
@@ -49,3 +51,7 @@ def test_a_folder_that_is_not_a_run_is_one_sentence_and_writes_nothing(tmp_path,
     assert not out.exists()
     proc = dd("run", "--resume", str(out), "--reuse-from", str(tmp_path))
     assert proc.returncode != 0 and "drop one of them" in proc.stderr
+    first = tmp_path / "first"
+    dd("run", "--plugins", "toy", *SMALL, "-q", "--out", str(first), check=True)
+    proc = dd("run", "--plugins", "toy", *SMALL, "--reuse-from", str(first), "--out", str(first), "--overwrite")
+    assert proc.returncode != 0 and "names the folder this run writes" in proc.stderr and (first / "manifest.json").is_file()
