@@ -67,10 +67,14 @@ def identical_stages(spec: RunSpec, plan: Plan, pm: PluginManager, earlier: Path
     if differing:
         return 0, f"its {', '.join(differing)} differ"
     for i, stage in enumerate(plan.stages):
+        if i >= len(their_plan.stages):
+            return i, f"it has only {i} stages"
+        if their_plan.stages[i].name != stage.name:
+            return i, f"its stage {i} is {their_plan.stages[i].name}, not {stage.name}"
         saved = stage_file(earlier, i, stage.name)
         recorded = DistilledSet.read_facts(saved).get("stages", []) if saved.is_file() else []
         if len(recorded) <= i:
-            return i, f"it has no finished stage {i} {stage.name}"
+            return i, f"its stage {i} {stage.name} did not finish"
         mine = stage_record(plan, i, pm)
         differing = [k for k in mine if recorded[i].get(k) != mine[k]]
         if differing:
