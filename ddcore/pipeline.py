@@ -313,7 +313,6 @@ def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool 
     from .atomic import write_json
     from .cache import Cache
     from .context import RunContext, pick_device
-
     from .reuse import read_reuse_record
 
     plan = plan_run(spec, pm)
