@@ -41,7 +41,8 @@ def protocol_arguments(ap, out: str) -> None:
     ap.add_argument("--out", default=out)
     ap.add_argument("--reuse-from", nargs="+", default=[], metavar="DIR",
                     help="run folders of another bench's --out, made by this same code, whose identical leading stages may be reused")
-    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more `dd run` arguments for every run, e.g. -o STAGE.KEY=VALUE")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                    help="more `dd run` arguments for every run, e.g. -o STAGE.KEY=VALUE (a run gets only its own stages' options)")
 
 
 def options_of(extra: list[str]) -> list[str]:
@@ -72,6 +73,8 @@ class RunSharing:
             options: list[str] = (), evaluate: bool = True, baseline: bool = True) -> int:
         """Make the run folder `out` (replacing it); returns how many leading stages were reused."""
         sources = [str(c) for c in self._candidates() if c.resolve() != out.resolve()]
+        stages = {*plugins.split(","), "real", "eval"}
+        options = [o for o in options if o.split(".", 1)[0] in stages]  # each row takes the options of its own stages
         dd("run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", plugins, "--pool-factor", str(pool_factor), "--seed", str(seed),
            *(["--preset", preset] if preset else []), *[a for o in options for a in ("-o", o)],
            *([] if evaluate else ["--no-eval"]), *([] if baseline else ["--baseline", "none"]),
