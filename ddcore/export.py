@@ -59,9 +59,20 @@ def save_grid(pixels: torch.Tensor, path: Path, columns: int, *, header: str | d
 
 
 def save_before_after(before: DistilledSet, after: DistilledSet, indices: torch.Tensor, path: Path, header: str) -> Path:
-    """The images at ``indices`` of ``before`` each beside the same position of ``after``, five pairs a row."""
-    pairs = torch.stack([to_pixels(before, before.images[indices]), to_pixels(after, after.images[indices])], 1).flatten(0, 1)
-    return save_grid(pairs, path, 2 * min(5, len(indices)), header=header)
+    """The images at ``indices`` of ``before`` each beside the same position of ``after``: a labelled
+    row per class that has any, its pairs side by side."""
+    old, new = to_pixels(before), to_pixels(after)
+    blank = torch.full_like(old[:1], 255)
+    classes = after.classes[indices]
+    present = [int(c) for c in classes.unique()]
+    def pairs(c: int) -> torch.Tensor:  # before, after, a blank between pairs
+        picked = indices[classes == c]
+        return torch.stack([old[picked], new[picked], blank.expand(len(picked), -1, -1, -1)], 1).flatten(0, 1)[:-1]
+
+    rows = [pairs(c) for c in present]
+    width = max(len(r) for r in rows)
+    tiles = torch.cat([torch.cat([r, blank.expand(width - len(r), -1, -1, -1)]) for r in rows])
+    return save_grid(tiles, path, width, header=header, row_labels=[after.class_names[c] for c in present])
 
 
 def _with_labels(canvas: torch.Tensor, titles: dict[int, str], row_labels: list[str], pitch: tuple[int, int]) -> torch.Tensor:
