@@ -343,9 +343,10 @@ def execute(spec: RunSpec, pm: PluginManager, resume: bool = False, quiet: bool 
         ctx.state.clear()
         saved = stage_file(out_dir, i, stage.name)
         record = stage_record(plan, i, pm)
-        if (resume or i < len(reused["stages"])) and saved.exists():
+        copied = i < len(reused["stages"])
+        if (resume or copied) and saved.exists():
             pool = DistilledSet.load(saved)
-            if i < len(reused["stages"]):
+            if copied:
                 record["reused_from"] = reused["from"]
                 ctx.log(f"stage {i} {stage.label}: identical in {reused['from']}, read back from its copy {saved}")
             else:

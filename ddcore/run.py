@@ -81,6 +81,7 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
         "modifiers": plan.modifiers,
         "options": {k: v.model_dump(mode="json") for k, v in plan.options.items()},
     }
+    reused, source = 0, None
     if reuse_from:
         from .reuse import plan_reuse
 
@@ -93,13 +94,12 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
         if not overwrite:
             raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
         shutil.rmtree(out)
-    if reuse_from:
+    if reused:
         from .reuse import copy_stages
 
-        if reused:
-            copy_stages(plan, reused, source, out)
-        if not quiet:
-            click.echo(f"[dd] {summary['reuse']}", err=True)
+        copy_stages(plan, reused, source, out)
+    if reuse_from and not quiet:
+        click.echo(f"[dd] {summary['reuse']}", err=True)
     pool, artifact = execute(spec, pm, resume=resume, quiet=quiet)
     summary["artifact"] = str(artifact)
     if spec.evaluate:
