@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -26,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .artifact import DistilledSet
     from .components import MatchingTerms, PixelGradients
-    from .data.base import RealData
+    from .realdata import RealData
     from .plugins import PluginManager
 
 
@@ -65,6 +63,7 @@ class RunContext:
     options: dict[str, BaseModel] = field(default_factory=dict)
     active_plugins: list[str] = field(default_factory=list)
     plugin_manager: PluginManager | None = None
+    plugin: str = ""  # the plugin of the current stage (its messages go to logger ``ddcore.<plugin>``)
     stage: str = ""
     stage_index: int = 0
     quiet: bool = False
@@ -102,13 +101,10 @@ class RunContext:
         return progress_bar(iterable, total=total, desc=desc or self.stage, quiet=self.quiet)
 
     def log(self, message: str) -> None:
-        """One line to stderr and to ``log.txt`` in the run folder."""
-        line = f"[{self.stage or 'dd'}] {message}"
-        if not self.quiet:
-            print(line, file=sys.stderr)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.out_dir / "log.txt", "a") as f:
-            f.write(time.strftime("%H:%M:%S ") + line + "\n")
+        """One line, through the plugin's logger: stderr (CLI) and the run's ``log.txt``."""
+        from .logs import logger_for
+
+        logger_for(self.plugin).info("[%s] %s", self.stage or "dd", message)
 
     def record(self, name: str, value: float, step: int) -> None:
         """Append a scalar (a loss curve point) to ``metrics/<stage>.jsonl`` for reports."""
@@ -185,14 +181,24 @@ class RunContext:
     def _call(self, hook: str, **kwargs: Any) -> list[torch.Tensor]:
         if self.plugin_manager is None:
             return []
-        answers = self.plugin_manager.call_in_order(hook, self.active_plugins, ctx=self, **kwargs)
-        return [a for a in answers if a is not None]
+        return self.plugin_manager.call_in_order(hook, self.active_plugins, ctx=self, **kwargs)
 
     def score(self, name: str, pool: DistilledSet, data: RealData) -> DistilledSet:
         """Run the registered scorer ``name`` (active or not) and return the pool with its columns."""
-        from .pipeline import apply_scorer
+        if self.plugin_manager is None or name not in self.plugin_manager.registry.scorer:
+            raise KeyError(f"no scorer {name!r} is registered")
+        return apply_scorer(self.plugin_manager.registry.scorer[name].value, self, pool, data)
 
-        if self.plugin_manager is None:
-            raise KeyError(name)
-        scorer = self.plugin_manager.registry.components["scorer"][name].value
-        return apply_scorer(scorer, self, pool, data)
+
+def apply_scorer(scorer: Any, ctx: RunContext, pool: DistilledSet, data: RealData) -> DistilledSet:
+    """Run a scorer and check it returned exactly its declared columns, one value per image."""
+    from .errors import PluginError
+
+    cols = scorer.score(ctx, pool, data)
+    declared = set(scorer.columns)
+    if set(cols) != declared:
+        raise PluginError(scorer.name, f"scorer returned columns {sorted(cols)} but declares {sorted(declared)}.")
+    for key, values in cols.items():
+        if not isinstance(values, torch.Tensor) or values.shape != (len(pool),):
+            raise PluginError(scorer.name, f"column {key!r} must be a tensor of shape ({len(pool)},).")
+    return pool.with_columns(**cols)

@@ -31,11 +31,5 @@ class PluginError(DDError):
     """A plugin failed in a way it could explain; the CLI prefixes the plugin's name."""
 
     def __init__(self, plugin: str, message: str):
-        self.plugin = plugin
+        self.plugin, self.detail = plugin, message
         super().__init__(f"plugin {plugin!r}: {message}")
-
-
-class DuplicateNameError(DDError):
-    """Two plugins registered the same component, dataset or option namespace."""
-
-    exit_code = 2

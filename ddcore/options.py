@@ -19,9 +19,30 @@ from .errors import ConfigError
 
 
 class Options(BaseModel):
-    """Base for a stage's options: unknown keys are errors, values are validated on assignment."""
+    """Base for a stage's options: unknown keys are errors, values are validated on assignment.
+
+    Override ``implied_options`` to give defaults to another namespace of the run (a paper preset
+    that distils with ConvNet-D5 returns ``{"eval": {"model": "convnet-d5"}}``); what the user
+    sets always wins.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def implied_options(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+
+def check_options_model(plugin: str, name: str, model: Any) -> None:
+    """Refuse, with the plugin's name, an options model users could not read or leave unset."""
+    from .errors import PluginError
+
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise PluginError(plugin, f"options for {name!r} must be a pydantic model class (subclass ddcore.Options)")
+    for field_name, f in model.model_fields.items():
+        if f.is_required() or not f.description:
+            missing = "a default" if f.is_required() else "a description"
+            raise PluginError(plugin, f"option {name}.{field_name} has no {missing}; give every field "
+                                      f"Field(default, description=...)")
 
 
 def parse_value(text: str) -> Any:
@@ -77,11 +98,13 @@ def validate_options(
     raw: dict[str, dict[str, Any]],
     models: dict[str, type[BaseModel]],
     active: list[str],
+    context: dict[str, Any] | None = None,
 ) -> dict[str, BaseModel]:
     """Turn raw values into one validated model per active stage that declares options.
 
     ``models``: every registered options model by stage name; ``active``: the stage names this
-    run uses. Raises ConfigError naming the stage, the key and the valid choices.
+    run uses; ``context``: pydantic's validation context (``{"models": ...}`` checks model
+    names against the registry). Raises ConfigError naming the stage, the key and the valid choices.
     """
     for stage in raw:
         if stage not in active:
@@ -105,7 +128,7 @@ def validate_options(
                     f"{stage} has no option {key!r}{_did_you_mean(key, fields)}; valid options: {', '.join(fields) or 'none'}."
                 )
         try:
-            resolved[stage] = model(**values)
+            resolved[stage] = model.model_validate(values, context=context)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err.get("loc", ())) or "?"

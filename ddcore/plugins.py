@@ -1,44 +1,47 @@
-"""Plugin manager: loads plugins from entry points, isolates failures, owns the registry.
+"""Plugin manager: loads plugins from entry points, owns the registry, calls hooks through pluggy.
 
-Loading is not selecting. ``DD_LOAD_PLUGINS`` (comma-separated allow-list of entry-point or
-distribution names; empty means none) and ``DD_DISABLE_PLUGINS`` (block-list) decide what
-loads. ``--plugins`` on ``dd run`` only decides which loaded stages a run uses.
+Loading is not selecting. Built-in plugins (entry points of the ``ddcore`` distribution) always
+load; ``DD_LOAD_PLUGINS`` (comma-separated allow-list of entry-point or distribution names;
+empty means none) and ``DD_DISABLE_PLUGINS`` (block-list) decide which others load. ``--plugins``
+on ``dd run`` only decides which loaded names a run uses.
 
-A plugin that fails to import, fails pluggy's validation, implements a hook that does not exist
-or raises while registering is reported with its name and left out; the rest keep working.
-``DD_STRICT_PLUGINS=1`` turns such failures into errors (for plugin authors).
+A plugin that fails to import, implements a hook that does not exist, raises while registering
+or registers a name another plugin already has is left out whole (nothing it registered stays)
+and reported with its name; the rest keep working. ``DD_STRICT_PLUGINS=1`` makes that an error.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
+import logging
 import os
-import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Iterator
 
 import pluggy
 
 from . import hookspecs
-from .errors import DuplicateNameError, PluginError
+from .errors import DDError, PluginError
 
 ENTRY_POINT_GROUP = "ddcore"
+BUILTIN_DISTRIBUTION = "ddcore"
+log = logging.getLogger("ddcore.plugins")
 
-# Built-ins register through the same hooks as third-party plugins.
-DEFAULT_PLUGINS = (
-    "ddcore.default_plugins.datasets",
-    "ddcore.default_plugins.evaluation",
-    "ddcore.default_plugins.real",
-    "ddcore.default_plugins.selectors",
-)
-
-REGISTRATION_HOOKS = {
-    "register_synthesizers": "synthesizer",
-    "register_scorers": "scorer",
-    "register_selectors": "selector",
+# registration hook -> (registry table, what the error messages call an entry)
+REGISTRATIONS = {
+    "register_synthesizers": ("synthesizer", "synthesizer"),
+    "register_scorers": ("scorer", "scorer"),
+    "register_selectors": ("selector", "selector"),
+    "register_modifiers": ("modifier", "modifier"),
+    "register_evaluators": ("evaluator", "evaluator"),
+    "register_options": ("options", "options"),
+    "register_datasets": ("datasets", "dataset"),
+    "register_dataset_transforms": ("dataset_transforms", "dataset transform"),
+    "register_models": ("models", "model family"),
 }
+COMPONENT_KINDS = ("synthesizer", "scorer", "selector", "modifier", "evaluator")
 
 
 @dataclass
@@ -50,14 +53,12 @@ class PluginRecord:
     distribution: str | None = None
     builtin: bool = False
     hooks: list[str] = field(default_factory=list)
-    components: dict[str, list[str]] = field(default_factory=dict)
+    components: dict[str, dict[str, str]] = field(default_factory=dict)
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "version": self.version}
-        if self.distribution:
-            out["distribution"] = self.distribution
-        out["builtin"] = self.builtin
+        out: dict[str, Any] = {"name": self.name, "version": self.version, "distribution": self.distribution,
+                               "builtin": self.builtin}
         if self.error:
             out["error"] = self.error
         else:
@@ -76,17 +77,24 @@ class Registered:
 
 @dataclass
 class Registry:
-    """Everything plugins registered, by kind and name."""
+    """Everything plugins registered: one table per kind, name -> Registered."""
 
-    components: dict[str, dict[str, Registered]] = field(
-        default_factory=lambda: {kind: {} for kind in REGISTRATION_HOOKS.values()}
-    )
+    synthesizer: dict[str, Registered] = field(default_factory=dict)
+    scorer: dict[str, Registered] = field(default_factory=dict)
+    selector: dict[str, Registered] = field(default_factory=dict)
+    modifier: dict[str, Registered] = field(default_factory=dict)
+    evaluator: dict[str, Registered] = field(default_factory=dict)
     options: dict[str, Registered] = field(default_factory=dict)
     datasets: dict[str, Registered] = field(default_factory=dict)
+    dataset_transforms: dict[str, Registered] = field(default_factory=dict)
+    models: dict[str, Registered] = field(default_factory=dict)
+
+    @property
+    def components(self) -> dict[str, dict[str, Registered]]:
+        return {kind: getattr(self, kind) for kind in COMPONENT_KINDS}
 
     def stage_names(self) -> list[str]:
-        names = {n for table in self.components.values() for n in table}
-        return sorted(names)
+        return sorted({n for kind in ("synthesizer", "scorer", "selector") for n in getattr(self, kind)})
 
 
 def _env_list(var: str) -> list[str] | None:
@@ -96,59 +104,62 @@ def _env_list(var: str) -> list[str] | None:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def _strict() -> bool:
+def strict() -> bool:
     return os.environ.get("DD_STRICT_PLUGINS", "").lower() in {"1", "true", "yes"}
 
 
 class PluginManager:
-    """A pluggy manager for project ``ddcore`` plus load records and the component registry."""
+    """A pluggy manager for project ``ddcore`` plus load records and the registry."""
 
     def __init__(self, load_entry_points: bool = True):
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        self.warnings: list[str] = []
+        self.owned: dict[str, list[str]] = {}  # plugin -> pluggy names of the modifier objects it registered
         self._registry: Registry | None = None
-        for module_name in DEFAULT_PLUGINS:
-            module = importlib.import_module(module_name)
-            self.add(module, name=module_name, builtin=True)
-        if load_entry_points:
-            self._load_entry_points()
+        self._load_entry_points(third_party=load_entry_points)
 
     # --- loading --------------------------------------------------------------------------
 
-    def _load_entry_points(self) -> None:
+    def _load_entry_points(self, third_party: bool) -> None:
         allow = _env_list("DD_LOAD_PLUGINS")
         block = set(_env_list("DD_DISABLE_PLUGINS") or [])
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        points = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP),
+                        key=lambda e: (getattr(e.dist, "name", None) != BUILTIN_DISTRIBUTION, e.name))
+        if not any(getattr(ep.dist, "name", None) == BUILTIN_DISTRIBUTION for ep in points):
+            raise DDError("ddcore's built-in plugins are not registered (its entry points are missing); "
+                          "reinstall it with `pip install -e .` (or `pip install ddcore`).")
+        matched: set[str] = set()
+        for ep in points:
             dist = getattr(ep, "dist", None)
             dist_name = dist.name if dist is not None else None
             names = {ep.name, dist_name} - {None}
-            if allow is not None and not names & set(allow):
-                continue
+            builtin = dist_name == BUILTIN_DISTRIBUTION
             if names & block:
+                matched |= names & block
                 continue
-            record = PluginRecord(
-                name=ep.name,
-                distribution=dist_name,
-                version=dist.version if dist is not None else None,
-            )
+            if not builtin and (not third_party or (allow is not None and not names & set(allow))):
+                continue
+            record = PluginRecord(name=ep.name, distribution=dist_name, builtin=builtin,
+                                  version=dist.version if dist is not None else None)
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not break the tool
                 self._fail(record, f"failed to import: {type(exc).__name__}: {exc}")
                 continue
             self.add(module, name=ep.name, record=record)
+        for name in sorted(block - matched):
+            hint = difflib.get_close_matches(name, sorted({ep.name for ep in points}), n=1)
+            self._warn(f"DD_DISABLE_PLUGINS names {name!r}, which no installed plugin is called"
+                       + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
-    def add(self, plugin: object, name: str, builtin: bool = False, record: PluginRecord | None = None) -> bool:
+    def add(self, plugin: object, name: str, record: PluginRecord | None = None) -> bool:
         """Register ``plugin`` (a module or object with hook implementations) under ``name``.
 
         Returns False (and records the error) when the plugin is invalid.
         """
-        record = record or PluginRecord(name=name, builtin=builtin)
-        if builtin:
-            from . import __version__
-
-            record.version = __version__
+        record = record or PluginRecord(name=name)
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:
@@ -157,29 +168,26 @@ class PluginManager:
         unknown = self._unknown_hooks(plugin)
         if unknown:
             self.pm.unregister(plugin)
-            known = [n for n in dir(hookspecs) if n.startswith(("register_", "weight_"))]
+            known = [n for n in dir(hookspecs) if getattr(getattr(hookspecs, n), "ddcore_spec", None)]
             hints = [f"{u!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else "") for u in unknown]
             self._fail(record, "implements hooks that do not exist: " + ", ".join(hints))
             return False
-        record.hooks = sorted(
-            impl.function.__name__
-            for hook_name in self._hook_names()
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls()
-            if impl.plugin_name == name
-        )
+        record.hooks = sorted({impl.function.__name__ for impl in self._impls(name)})
         self.records[name] = record
         self._registry = None
         return True
 
     def remove(self, name: str) -> None:
-        plugin = self.pm.get_plugin(name)
-        if plugin is not None:
-            self.pm.unregister(plugin)
-        self.records.pop(name, None)
+        """Unregister a plugin and every modifier object it registered."""
+        for pluggy_name in [name, *self.owned.pop(name, [])]:
+            plugin = self.pm.get_plugin(pluggy_name)
+            if plugin is not None:
+                self.pm.unregister(plugin)
         self._registry = None
 
-    def _hook_names(self) -> list[str]:
-        return [n for n in dir(self.pm.hook) if not n.startswith("_") and getattr(self.pm.hook, n).spec is not None]
+    def _impls(self, name: str) -> list:
+        return [impl for hook in self.pm.hook.__dict__.values() if isinstance(hook, pluggy.HookCaller)
+                for impl in hook.get_hookimpls() if impl.plugin_name == name]
 
     def _unknown_hooks(self, plugin: object) -> list[str]:
         marker = hookspecs.PROJECT + "_impl"
@@ -192,97 +200,115 @@ class PluginManager:
                     out.append(attr)
         return out
 
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("dd: warning: %s", message)
+
     def _fail(self, record: PluginRecord, message: str) -> None:
         record.error = message
         self.records[record.name] = record
-        if _strict():
+        if strict():
             raise PluginError(record.name, message + " (DD_STRICT_PLUGINS is set)")
-        print(f"dd: warning: plugin {record.name!r} {message}; it is not loaded", file=sys.stderr)
-
-    def check_pending(self) -> None:
-        """Pluggy's own check that no loaded plugin implements an unknown hook."""
-        self.pm.check_pending()
+        self._warn(f"plugin {record.name!r} {message}; it is not loaded")
 
     # --- registry -------------------------------------------------------------------------
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = self._build_registry()
+            self._registry = Registry()
+            for name in list(self.records):
+                if self.records[name].error is None:
+                    self._register_plugin(name)
         return self._registry
 
-    def _call_each(self, hook_name: str, make_register: Callable[[str], Callable]) -> None:
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            record = self.records.get(impl.plugin_name)
-            try:
-                impl.function(make_register(impl.plugin_name))
-            except DuplicateNameError:
-                raise
-            except Exception as exc:
-                if record is not None:
-                    record.error = f"raised in {hook_name}: {type(exc).__name__}: {exc}"
-                if _strict():
-                    raise PluginError(impl.plugin_name, f"raised in {hook_name}: {exc}") from exc
-                print(f"dd: warning: plugin {impl.plugin_name!r} raised in {hook_name}: {exc}", file=sys.stderr)
+    def _register_plugin(self, name: str) -> None:
+        """Call ``name``'s registration hooks through pluggy; commit all of it or none of it."""
+        staged: list[tuple[str, str, Any]] = []
+        try:
+            for hook_name, (table, what) in REGISTRATIONS.items():
+                def register(*args: Any, table=table, what=what) -> None:
+                    staged.append((table, *_entry(table, what, args, name)))
+                self.subset_caller(hook_name, [name])(register=register)
+            self._check_names(name, staged)
+            modifiers = self._register_modifiers(name, [v for t, _, v in staged if t == "modifier"])
+        except Exception as exc:
+            self.remove(name)
+            why = exc.detail if isinstance(exc, PluginError) else str(exc) if isinstance(exc, DDError) else f"{type(exc).__name__}: {exc}"
+            self._fail(self.records[name], f"cannot register ({why})")
+            return
+        record = self.records[name]
+        for table, key, value in staged:
+            getattr(self._registry, table)[key] = Registered(value, name)
+            if table in COMPONENT_KINDS:
+                record.components.setdefault(table, {})[key] = getattr(value, "description", "")
+        self.owned[name] = modifiers
 
-    def _build_registry(self) -> Registry:
-        reg = Registry()
+    def _check_names(self, plugin: str, staged: list[tuple[str, str, Any]]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for table, key, _ in staged:
+            taken = getattr(self._registry, table).get(key)
+            if taken is not None:
+                raise PluginError(plugin, f"registers {table} {key!r}, which {taken.plugin!r} already has; "
+                                          f"uninstall or disable one of them (DD_DISABLE_PLUGINS={plugin})")
+            if (table, key) in seen:
+                raise PluginError(plugin, f"registers {table} {key!r} twice")
+            seen.add((table, key))
 
-        def put(table: dict[str, Registered], what: str, name: str, value: Any, plugin: str) -> None:
-            if not name or not isinstance(name, str):
-                raise PluginError(plugin, f"registered a {what} without a name")
-            if name in table and table[name].plugin != plugin:
-                raise DuplicateNameError(
-                    f"{what} {name!r} is registered by both {table[name].plugin!r} and {plugin!r}; "
-                    f"uninstall or disable one of them (DD_DISABLE_PLUGINS={plugin})."
-                )
-            if name in table:
-                raise DuplicateNameError(f"plugin {plugin!r} registered {what} {name!r} twice.")
-            table[name] = Registered(value, plugin)
-            rec = self.records.get(plugin)
-            if rec is not None:
-                rec.components.setdefault(what, []).append(name)
+    def _register_modifiers(self, plugin: str, modifiers: list[Any]) -> list[str]:
+        names = []
+        for mod in modifiers:
+            pluggy_name = f"{plugin}:{mod.name}"
+            self.pm.register(mod, name=pluggy_name)
+            names.append(pluggy_name)
+            unknown = self._unknown_hooks(mod)
+            if unknown:
+                raise PluginError(plugin, f"modifier {mod.name!r} implements hooks that do not exist: {', '.join(unknown)}")
+        return names
 
-        for hook_name, kind in REGISTRATION_HOOKS.items():
-            self._call_each(
-                hook_name,
-                lambda plugin, kind=kind: (lambda comp: put(reg.components[kind], kind, getattr(comp, "name", ""), comp, plugin)),
-            )
-        self._call_each(
-            "register_options",
-            lambda plugin: (lambda name, model: put(reg.options, "options", name, model, plugin)),
-        )
-        self._call_each(
-            "register_datasets",
-            lambda plugin: (lambda spec: put(reg.datasets, "dataset", getattr(spec, "name", ""), spec, plugin)),
-        )
-        return reg
+    # --- calls ----------------------------------------------------------------------------
 
-    # --- run-scoped calls -----------------------------------------------------------------
+    def subset_caller(self, hook_name: str, plugin_names: list[str]) -> pluggy.HookCaller:
+        """pluggy's caller of ``hook_name`` restricted to ``plugin_names`` (wrappers, tracing and
+        tryfirst/trylast among them work as in any pluggy call)."""
+        keep = set(plugin_names)
+        others = [p for n, p in self.pm.list_name_plugin() if n not in keep]
+        return self.pm.subset_hook_caller(hook_name, remove_plugins=others)
 
     def call_in_order(self, hook_name: str, plugin_names: list[str], **kwargs: Any) -> list[Any]:
-        """Call ``hook_name`` for each of ``plugin_names`` in that order; other plugins never run."""
-        results = []
-        hook = getattr(self.pm.hook, hook_name)
-        by_plugin: dict[str, list] = {}
-        for impl in hook.get_hookimpls():
-            by_plugin.setdefault(impl.plugin_name, []).append(impl)
+        """Call ``hook_name`` once per plugin of ``plugin_names``, in that order; other plugins never
+        run. The ``wrapper=True`` implementations of plugins in the list wrap every one of those calls."""
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        names = set(plugin_names)
+        wrappers = [i.plugin_name for i in impls if (i.wrapper or i.hookwrapper) and i.plugin_name in names]
+        results: list[Any] = []
         for name in plugin_names:
-            for impl in by_plugin.get(name, []):
-                args = {k: kwargs[k] for k in impl.argnames}
-                results.append(impl.function(**args))
+            if any(i.plugin_name == name and not (i.wrapper or i.hookwrapper) for i in impls):
+                results.extend(self.subset_caller(hook_name, [name, *wrappers])(**kwargs))
         return results
 
-    def implements(self, plugin_name: str, hook_name: str) -> bool:
-        hook = getattr(self.pm.hook, hook_name)
-        return any(impl.plugin_name == plugin_name for impl in hook.get_hookimpls())
-
     def plugins_json(self) -> list[dict[str, Any]]:
-        try:
-            self.registry
-        except Exception as exc:  # show the collision instead of failing the listing
-            return [r.as_json() for r in self.records.values()] + [{"error": str(exc)}]
+        self.registry
         return [r.as_json() for r in self.records.values()]
+
+
+def _entry(table: str, what: str, args: tuple, plugin: str) -> tuple[str, Any]:
+    """(name, value) of one ``register(...)`` call, checked."""
+    if table == "options":
+        from .options import check_options_model
+
+        key, value = args
+        check_options_model(plugin, key, value)
+        return key, value
+    (value,) = args
+    key = getattr(value, "name", "")
+    if not key or not isinstance(key, str):
+        raise PluginError(plugin, f"registered a {what} without a name")
+    if table == "evaluator" and getattr(value, "options", None) is not None:
+        from .options import check_options_model
+
+        check_options_model(plugin, f"eval ({key})", value.options)
+    return key, value
 
 
 _MANAGER: PluginManager | None = None
@@ -300,3 +326,14 @@ def set_plugin_manager(manager: PluginManager | None) -> None:
     """Replace the process-wide manager (tests and ``ddcore.testing``)."""
     global _MANAGER
     _MANAGER = manager
+
+
+@contextmanager
+def using(manager: PluginManager) -> Iterator[PluginManager]:
+    """Make ``manager`` the process-wide one for a block (a run builds its models through it)."""
+    global _MANAGER
+    previous, _MANAGER = _MANAGER, manager
+    try:
+        yield manager
+    finally:
+        _MANAGER = previous

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, PluginError
+from .stage_files import read_run_spec, stage_file, stage_record
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import Plan, RunSpec
+    from .planning import Plan, RunSpec
     from .plugins import PluginManager
 
 REUSE_RECORD = "reused.json"
@@ -55,7 +56,7 @@ def _run_settings(spec: RunSpec, plan: Plan) -> dict[str, Any]:
 def identical_stages(spec: RunSpec, plan: Plan, pm: PluginManager, earlier: Path) -> tuple[int, str]:
     """How many leading stages of the run in ``earlier`` equal this run's, and why the next one does not."""
     from .artifact import DistilledSet
-    from .pipeline import plan_run, read_run_spec, stage_file, stage_record
+    from .planning import plan_run
 
     theirs = read_run_spec(earlier)
     try:
@@ -99,7 +100,6 @@ def plan_reuse(spec: RunSpec, plan: Plan, pm: PluginManager, sources: list[str])
 def copy_stages(plan: Plan, count: int, source: Path, out: Path) -> None:
     """Copy the first ``count`` stage files of ``source`` into ``out`` and record where they came from."""
     from .atomic import atomic_path, write_json
-    from .pipeline import stage_file
 
     names = [s.name for s in plan.stages[:count]]
     for i, name in enumerate(names):

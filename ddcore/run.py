@@ -1,21 +1,21 @@
-"""What ``dd run`` and ``dd eval`` do, as functions the CLI and tests share."""
+"""What ``dd run`` and ``dd eval`` do, as functions the CLI and tests share (no printing here)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
 from .errors import ConfigError
 from .options import load_run_file, merge, parse_assignments
-from .pipeline import EVAL_OPTIONS, RunSpec, dataset_name, execute, plan_run, read_run_spec
+from .planning import EVAL_OPTIONS, RunSpec, plan_run, resolve_options
+from .stage_files import read_run_spec
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .artifact import DistilledSet
     from .plugins import PluginManager
+    from .realdata import RealData
 
 RUN_KEYS = set(RunSpec.model_fields) - {"options"}
 
@@ -23,12 +23,12 @@ RUN_KEYS = set(RunSpec.model_fields) - {"options"}
 def build_spec(
     *,
     dataset=None, ipc=None, plugins=None, pool_factor=None, options=(), config_path=None, out=None, seed=None,
-    device=None, cache_dir=None, download=None, evaluate=None, baselines=(), resume_dir=None, preset=None,
+    device=None, cache_dir=None, download=None, evaluate=None, evaluator=None, baselines=(), resume_dir=None, preset=None,
 ) -> RunSpec:
     """Defaults < run file < command line. With ``resume_dir`` the saved spec is used as is."""
     flags = {
         "dataset": dataset, "ipc": ipc, "pool_factor": pool_factor, "out": out, "seed": seed, "device": device,
-        "cache_dir": cache_dir, "download": download, "evaluate": evaluate, "preset": preset,
+        "cache_dir": cache_dir, "download": download, "evaluate": evaluate, "evaluator": evaluator, "preset": preset,
         "plugins": [p.strip() for p in plugins.split(",")] if plugins is not None else None,
         "baselines": [b for b in baselines if b != "none"] if baselines else None,
     }
@@ -53,7 +53,7 @@ def build_spec(
     settings.update(given)
     settings["options"] = merge(stage_options, parse_assignments(options))
     if "out" not in settings:
-        ds = dataset_name(settings.get("dataset", "digits"))[0]
+        ds = settings.get("dataset", "digits").partition(":")[0].partition("?")[0]
         stack = "+".join(settings.get("plugins", ["real"]))
         settings["out"] = f"runs/{ds}-ipc{settings.get('ipc', 10)}-{stack}-{time.strftime('%Y%m%d-%H%M%S')}"
     try:
@@ -67,27 +67,22 @@ def build_spec(
 
 def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool = False, dry_run: bool = False, quiet: bool = False,
         reuse_from: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Plan (and on ``dry_run`` only print), then execute and evaluate. Returns a summary.
+    """Plan once (on ``dry_run`` stop there), then execute and evaluate the set in memory. Returns a summary.
 
     ``reuse_from``: earlier run folders whose identical leading stages are copied instead of computed.
     """
-    from .reuse import check_reuse_sources
+    from .execution import execute
+    from .logs import logger_for, run_log
+    from .reuse import check_reuse_sources, copy_stages, plan_reuse
 
     check_reuse_sources(reuse_from, resume, Path(spec.out))
     plan = plan_run(spec, pm)
-    summary = {
-        "run": spec.model_dump(),
-        "stages": plan.describe(),
-        "modifiers": plan.modifiers,
-        "options": {k: v.model_dump(mode="json") for k, v in plan.options.items()},
-    }
+    summary = {"run": spec.model_dump(), "stages": plan.describe(), "modifiers": plan.modifiers,
+               "options": {k: v.model_dump(mode="json") for k, v in plan.options.items()}}
     reused, source = 0, None
     if reuse_from:
-        from .reuse import plan_reuse
-
         reused, source, summary["reuse"] = plan_reuse(spec, plan, pm, list(reuse_from))
     if dry_run:
-        click.echo(json.dumps(summary, indent=2))
         return summary
     out = Path(spec.out).expanduser()
     if not resume and out.exists() and any(out.iterdir()):
@@ -95,78 +90,62 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
             raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
         shutil.rmtree(out)
     if reused:
-        from .reuse import copy_stages
-
         copy_stages(plan, reused, source, out)
-    if reuse_from and not quiet:
-        click.echo(f"[dd] {summary['reuse']}", err=True)
-    pool, artifact = execute(spec, pm, resume=resume, quiet=quiet)
-    summary["artifact"] = str(artifact)
-    if spec.evaluate:
-        summary["eval"] = evaluate_artifact(artifact, pm, baselines=spec.baselines, device=spec.device,
-                                            cache_dir=spec.cache_dir, protocol=plan.options.get(EVAL_OPTIONS), quiet=quiet)
+    with run_log(out):
+        if reuse_from:
+            logger_for().info("[dd] %s", summary["reuse"])
+        result = execute(spec, pm, plan, resume=resume, quiet=quiet)
+        summary["artifact"] = str(result.artifact)
+        if spec.evaluate:
+            summary["eval"] = evaluate_set(result.pool, result.artifact, result.data, pm, plan.evaluator,
+                                           plan.options.get(EVAL_OPTIONS), spec.baselines, spec.device, spec.cache_dir, quiet)
     return summary
 
 
-def evaluate_artifact(
-    path, pm: PluginManager, options=(), baselines=(), dataset=None, device="auto", cache_dir=None, protocol=None, quiet=False,
-) -> dict[str, Any]:
-    """Evaluate the artifact at ``path`` and write ``eval.json`` beside it."""
+def evaluate_artifact(path, pm: PluginManager, options=(), baselines=(), dataset=None, device="auto", cache_dir=None,
+                      quiet=False, evaluator: str | None = None) -> dict[str, Any]:
+    """``dd eval``: evaluate the artifact at ``path`` and write ``eval.json`` beside it."""
     from .artifact import DistilledSet, resolve_artifact_path
-    from .atomic import write_json
-    from .context import pick_device
-    from .evaluate import evaluate, format_result
-    from .options import validate_options
+    from .cache import Cache
+    from .planning import _evaluator
+    from .plugins import using
+    from .realdata import load_real_data
 
     artifact = resolve_artifact_path(path, must_exist=True)
     dset = DistilledSet.load(artifact)
-    if protocol is None:
-        models = {EVAL_OPTIONS: pm.registry.options[EVAL_OPTIONS].value}
-        protocol = validate_options(parse_assignments(options), models, [EVAL_OPTIONS])[EVAL_OPTIONS]
+    chosen = _evaluator(evaluator or dset.facts.get("evaluator") or "fresh_nets", pm.registry)
+    models = {EVAL_OPTIONS: chosen.options} if chosen.options is not None else {}
+    protocol = resolve_options(parse_assignments(options), models, [EVAL_OPTIONS], pm.registry).get(EVAL_OPTIONS)
     ds = dataset or dset.facts.get("dataset")
     if not ds:
         raise ConfigError(f"{artifact} does not say which dataset it was made from; pass --dataset.")
-    from .pipeline import open_dataset
-
-    data = open_dataset(ds, pm, cache_dir)
+    with using(pm):
+        data = load_real_data(ds, pm.registry, Cache(cache_dir))
     if list(data.class_names) != list(dset.class_names) or tuple(data.image_shape) != tuple(dset.images.shape[1:]):
         raise ConfigError(f"{artifact} was made for other classes or image sizes than dataset {ds!r}; pass the matching --dataset.")
-    chosen = [b for b in (baselines or ["random"]) if b != "none"]
-    result = evaluate(dset, data, protocol, pick_device(device), baselines=tuple(chosen), quiet=quiet)
-    result["artifact"] = str(artifact)
+    return evaluate_set(dset, artifact, data, pm, chosen, protocol, baselines or ["random"], device, cache_dir, quiet)
+
+
+def evaluate_set(dset: DistilledSet, artifact: Path, data: RealData, pm: PluginManager, evaluator: Any, protocol: Any,
+                 baselines, device: str, cache_dir: str | None, quiet: bool) -> dict[str, Any]:
+    """Run ``evaluator`` on a set already in memory, write ``eval.json`` beside ``artifact``, log the summary."""
+    from .atomic import write_json
+    from .cache import Cache
+    from .context import RunContext, pick_device
+    from .logs import logger_for
+    from .plugins import using
+
+    ctx = RunContext(device=pick_device(device), seed=0, out_dir=artifact.parent, cache=Cache(cache_dir), plugin_manager=pm,
+                     quiet=quiet, data=data, stage="eval", plugin=pm.registry.evaluator[evaluator.name].plugin,
+                     options={EVAL_OPTIONS: protocol} if protocol is not None else {})
+    ctx.log(f"evaluating {artifact} with {evaluator.name}")
+    with using(pm):
+        result = evaluator.evaluate(ctx, dset, data, protocol, tuple(b for b in baselines if b != "none"))
+    result = {"evaluator": evaluator.name, **result, "artifact": str(artifact)}
     write_json(eval_path(artifact), result)
-    click.echo(format_result(result))
+    for line in evaluator.summary(result).splitlines():
+        logger_for().info("[eval] %s", line)
     return result
-
-
-def stage_sets(run_dir, name: str, kind: str, hint: str, pm: PluginManager | None = None):
-    """(the pool stage ``name`` of ``kind`` received, the pool it returned, the run's dataset) from a
-    finished run folder, ready to show (ZCA undone when ``pm`` is given) — for plugin reports."""
-    from dataclasses import replace
-
-    from .artifact import DistilledSet
-    from .pipeline import stage_io
-
-    dataset = read_run_spec(run_dir).dataset
-    sets = [DistilledSet.load(p) for p in stage_io(run_dir, name, kind, hint)]
-    if pm is not None:
-        sets = [for_display(replace(s, facts={**s.facts, "dataset": dataset}), pm) for s in sets]
-    return sets[0], sets[1], dataset
-
-
-def for_display(dset, pm: PluginManager, cache_dir=None):
-    """The set with ZCA undone when its dataset was whitened (PNGs must show pixels, not ZCA space)."""
-    from dataclasses import replace
-
-    from .data.zca import split_zca
-
-    dataset = dset.facts.get("dataset") or ""
-    if split_zca(dataset)[1] is None:
-        return dset
-    from .pipeline import load_dataset
-
-    data = load_dataset(RunSpec(dataset=dataset, cache_dir=cache_dir), pm)
-    return replace(dset, images=data.zca.undo(dset.images.float()))
 
 
 def eval_path(artifact: Path) -> Path:

@@ -28,9 +28,15 @@ def make_plugin_manager(*plugins: Any, entry_points: bool = False) -> PluginMana
     the installed entry points. Pass a module/object (named after its ``__name__``) or a
     ``(plugin, name)`` pair. Raises if a plugin is invalid, so tests see the reason."""
     manager = PluginManager(load_entry_points=entry_points)
+    names = []
     for item in plugins:
         plugin, name = item if isinstance(item, tuple) else (item, getattr(item, "__name__", repr(item)))
         if not manager.add(plugin, name=name):
+            raise AssertionError(f"plugin {name!r} did not register: {manager.records[name].error}")
+        names.append(name)
+    manager.registry  # registration hooks run now, so a plugin that cannot register fails here
+    for name in names:
+        if manager.records[name].error:
             raise AssertionError(f"plugin {name!r} did not register: {manager.records[name].error}")
     return manager
 
@@ -66,13 +72,14 @@ def run_tiny(
     ``out`` is the run folder (a pytest ``tmp_path`` is fine). Returns the written artifact.
     """
     from .artifact import DistilledSet
-    from .pipeline import RunSpec, execute
+    from .planning import RunSpec
+    from .run import run
 
     spec = RunSpec(
         dataset=dataset, ipc=ipc, plugins=list(plugins), pool_factor=pool_factor, seed=seed, device="cpu",
         out=str(out), options=options or {}, evaluate=False,
     )
-    execute(spec, manager or get_plugin_manager(), resume=resume, quiet=True)
+    run(spec, manager or get_plugin_manager(), resume=resume, overwrite=True, quiet=True)
     return DistilledSet.load(out)
 
 

@@ -23,8 +23,8 @@ class DifficultyGuidedSelector(Selector):
     mode = "select"
 
     def select(self, ctx, pool, data, ipc):
-        from ddcore.classifier import real_data_classifier
-        from ddcore.train import TrainSettings
+        from ddcore import real_data_classifier
+        from ddcore import TrainSettings
 
         from .difficulty import bounds, choose_clipping, histogram, largest_remainder, log_transform, sample_by_bins
 

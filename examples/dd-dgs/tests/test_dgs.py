@@ -68,7 +68,7 @@ def test_stacks_after_edf_from_the_command_line(tmp_path, plugins):
                            "--device", "cpu", "--no-eval", "-q", "--out", str(tmp_path / "r"), "-o", "dgs.model=convnet-w16",
                            "-o", "dgs.epochs=1", *EDF_TINY, *extra], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    from ddcore.artifact import DistilledSet
+    from ddcore import DistilledSet
 
     d = DistilledSet.load(tmp_path / "r")
     testing.assert_artifact(d, ipc=1, num_classes=10)

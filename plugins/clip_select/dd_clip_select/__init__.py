@@ -10,7 +10,7 @@ Registers, both under ``clip_select`` (thin classes in ``components.py``):
 open_clip is imported inside the components.
 """
 
-from ddcore.hookspecs import hookimpl
+from ddcore import hookimpl
 
 __version__ = "0.1.0"
 

@@ -25,10 +25,10 @@ def fit_cmd(dataset, epochs, templates, seed, device, cache_dir, download):
     from the templates and class names. The defaults equal the run options' defaults, so a later
     `dd run --plugins clip_select` on the same dataset and seed finds it.
     """
-    from ddcore.cache import Cache
-    from ddcore.context import pick_device
-    from ddcore.pipeline import open_dataset
-    from ddcore.plugins import get_plugin_manager
+    from ddcore import Cache
+    from ddcore import pick_device
+    from ddcore import open_dataset
+    from ddcore import get_plugin_manager
 
     from .fit import FitSettings, fit_clip
     from .options import ClipSelectOptions
@@ -39,8 +39,7 @@ def fit_cmd(dataset, epochs, templates, seed, device, cache_dir, download):
         opts = ClipSelectOptions(**{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise click.BadParameter(str(exc).splitlines()[-1]) from None
-    pm = get_plugin_manager()
-    data = open_dataset(dataset, pm, cache_dir, download)
+    data = open_dataset(dataset, cache_dir, download)
     folder = fit_clip(Cache(cache_dir), data, FitSettings(epochs=opts.fit_epochs), templates_for(opts.templates), seed,
                       pick_device(device), log=lambda m: click.echo(m, err=True))
     click.echo(f"CLIP model for {dataset} ready: {folder} (use it elsewhere with -o clip_select.model=local-dir:{folder})")
@@ -50,7 +49,7 @@ def fit_cmd(dataset, epochs, templates, seed, device, cache_dir, download):
 @click.argument("run_dir", type=click.Path())
 def explain_cmd(run_dir):
     """Per class: the scores of the kept and rejected images, as a table, a CSV and a PNG."""
-    from ddcore.plugins import get_plugin_manager
+    from ddcore import get_plugin_manager
 
     from .explain import build_explanation, format_explanation
 

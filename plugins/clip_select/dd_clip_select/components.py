@@ -7,7 +7,7 @@ images per class. With no synthesiser before it, the core's ``real`` synthesiser
 
 from __future__ import annotations
 
-from ddcore.components import Scorer, Selector
+from ddcore import Scorer, Selector
 
 STAGE = "clip_select"
 COLUMNS = ("clip_relevance", "clip_separability", "clip_quality", "clip_zero_shot_correct", "clip_diversity")

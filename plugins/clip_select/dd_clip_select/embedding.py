@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.artifact import DistilledSet
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import DistilledSet
+    from ddcore import RunContext
+    from ddcore import RealData
 
     from .encoder import ClipEncoder
     from .options import ClipSelectOptions

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ddcore.errors import ConfigError
+from ddcore import ConfigError
 
 
 @contextmanager

@@ -24,7 +24,7 @@ SCORES = (*COLUMNS, "clip_diversity_at_pick")
 
 
 def build_explanation(run_dir: str | Path, pm=None) -> dict:
-    from ddcore.run import stage_sets
+    from ddcore import stage_sets
 
     run_dir = Path(run_dir).expanduser()
     pool, kept, dataset = stage_sets(run_dir, STAGE, "selector", "run it with --plugins ...,clip_select", pm)
@@ -72,7 +72,7 @@ def _write_csv(path: Path, pool, chosen: torch.Tensor, pick: torch.Tensor, score
 
 
 def _write_png(path: Path, pool, chosen: torch.Tensor, pick: torch.Tensor, quality: torch.Tensor) -> Path:
-    from ddcore.export import save_grid, to_pixels
+    from ddcore import save_grid, to_pixels
 
     pixels = to_pixels(pool)
     blank = torch.full_like(pixels[:1], 255)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ddcore.options import Options
+from ddcore import Options
 
 
 class ClipSelectOptions(Options):

@@ -20,9 +20,9 @@ from .components import COLUMNS, STAGE
 from .scores import minmax, prototype_separability, relevance, separability
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.artifact import DistilledSet
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import DistilledSet
+    from ddcore import RunContext
+    from ddcore import RealData
 
 
 

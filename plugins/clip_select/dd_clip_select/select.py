@@ -22,9 +22,9 @@ from .sampling import facility_location, kcenter, mmr, stage_one
 from .components import STAGE
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.artifact import DistilledSet
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import DistilledSet
+    from ddcore import RunContext
+    from ddcore import RealData
 
     from .options import ClipSelectOptions
 

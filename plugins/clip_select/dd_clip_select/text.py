@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ddcore.errors import ConfigError
+from ddcore import ConfigError
 
 
 def templates_for(choice: str) -> list[str]:

@@ -12,7 +12,7 @@ Registers, all under ``detector_refine`` (thin classes in ``components.py``):
 Heavy libraries (diffusers, scikit-learn) are imported inside the components.
 """
 
-from ddcore.hookspecs import hookimpl
+from ddcore import hookimpl
 
 __version__ = "0.1.0"
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.artifact import DistilledSet
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import DistilledSet
+    from ddcore import RunContext
+    from ddcore import RealData
 
 
 def label_confidence(probs: torch.Tensor, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

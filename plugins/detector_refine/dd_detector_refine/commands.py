@@ -25,10 +25,10 @@ def train_generator_cmd(dataset, width, vae_epochs, unet_epochs, seed, device, c
     Interrupted training resumes from its last epoch. The defaults equal the run options' defaults,
     so a later `dd run --plugins detector_refine` on the same dataset and seed finds it.
     """
-    from ddcore.cache import Cache
-    from ddcore.context import pick_device
-    from ddcore.pipeline import open_dataset
-    from ddcore.plugins import get_plugin_manager
+    from ddcore import Cache
+    from ddcore import pick_device
+    from ddcore import open_dataset
+    from ddcore import get_plugin_manager
 
     from .options import DetectorRefineOptions
     from .tiny_ldm import train_tiny_ldm
@@ -38,8 +38,7 @@ def train_generator_cmd(dataset, width, vae_epochs, unet_epochs, seed, device, c
         opts = DetectorRefineOptions(**{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise click.BadParameter(str(exc).splitlines()[-1]) from None
-    pm = get_plugin_manager()
-    data = open_dataset(dataset, pm, cache_dir, download)
+    data = open_dataset(dataset, cache_dir, download)
     folder = train_tiny_ldm(Cache(cache_dir), data, opts.tiny_settings(), seed, pick_device(device),
                             log=lambda m: click.echo(m, err=True))
     click.echo(f"generator for {dataset} ready: {folder}")
@@ -49,7 +48,7 @@ def train_generator_cmd(dataset, width, vae_epochs, unet_epochs, seed, device, c
 @click.argument("run_dir", type=click.Path())
 def report_cmd(run_dir):
     """Anomaly rate per class before and after refinement, rounds, and a before|after PNG of replaced images."""
-    from ddcore.plugins import get_plugin_manager
+    from ddcore import get_plugin_manager
 
     from .report import build_report, format_report
 

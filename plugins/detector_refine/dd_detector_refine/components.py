@@ -7,7 +7,7 @@ refinement every time.
 
 from __future__ import annotations
 
-from ddcore.components import Scorer, Selector, Synthesizer
+from ddcore import Scorer, Selector, Synthesizer
 
 STAGE = "detector_refine"
 

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddcore.errors import ConfigError
+from ddcore import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import RunContext
+    from ddcore import RealData
 
     from .options import DetectorRefineOptions
 
@@ -49,9 +49,9 @@ class Detector:
 
 def load_detector(ctx: RunContext, data: RealData, opts: DetectorRefineOptions) -> Detector:
     """The user's checkpoint when given, else the cached classifier trained on ``data``."""
-    from ddcore.classifier import real_data_classifier
-    from ddcore.nn import build_model
-    from ddcore.train import TrainSettings
+    from ddcore import real_data_classifier
+    from ddcore import build_model
+    from ddcore import TrainSettings
 
     if opts.detector_weights:
         net = build_model(opts.detector_model, data.image_shape[0], data.num_classes, data.image_shape[1:])

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ddcore.errors import ConfigError
+from ddcore import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import RunContext
+    from ddcore import RealData
 
     from .options import DetectorRefineOptions
 

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ddcore.model_names import ModelName
-from ddcore.options import Options
+from ddcore import ModelName
+from ddcore import Options
 
 
 class DetectorRefineOptions(Options):

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ddcore.errors import ConfigError
+from ddcore import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import RunContext
+    from ddcore import RealData
 
     from .generator import DiffusionGenerator
 
@@ -37,7 +37,7 @@ def class_prototypes(ctx: RunContext, data: RealData, generator: DiffusionGenera
         return found["prototypes"]
     from sklearn.cluster import KMeans
 
-    from ddcore.context import derive_seed
+    from ddcore import derive_seed
 
     short = [data.class_names[c] for c in range(data.num_classes) if len(data.class_indices(c)) < per_class]
     if short:

@@ -22,9 +22,9 @@ from .anomaly import anomaly_columns, label_confidence
 from .selection import choose_candidate, dissimilarity
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.artifact import DistilledSet
-    from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore import DistilledSet
+    from ddcore import RunContext
+    from ddcore import RealData
 
 
 @dataclass
@@ -58,7 +58,7 @@ def image_prototypes(ctx: RunContext, pool: DistilledSet, data: RealData, genera
 def refine(ctx: RunContext, pool: DistilledSet, data: RealData, detector, generator, opts,
            latents: torch.Tensor, anomalous: torch.Tensor) -> tuple[torch.Tensor, Outcome]:
     """The refined images (dataset space) and what happened to each."""
-    from ddcore.context import derive_seed
+    from ddcore import derive_seed
 
     from .synthesis import generate
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore.cache import Cache
-    from ddcore.data.base import RealData
+    from ddcore import Cache
+    from ddcore import RealData
 
 CODE_VERSION = 2  # bump when training changes in a way the cache key cannot see (2: VAE sampling seeded)
 CACHE_KIND = "detector_refine-generator"
@@ -137,8 +137,8 @@ class TrainedParts:
 
 def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, partial: Path,
            log: Callable[[str], None], quiet: bool) -> TrainedParts:
-    from ddcore.context import derive_seed
-    from ddcore.progress import progress_bar
+    from ddcore import derive_seed
+    from ddcore import progress_bar
 
     c, h, w = data.image_shape
     torch.manual_seed(derive_seed(seed, "tiny-ldm-init"))
@@ -159,7 +159,7 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
         log(f"resuming generator training after {done['vae']} VAE and {done['unet']} UNet epochs")
 
     def save_partial() -> None:
-        from ddcore.atomic import atomic_path
+        from ddcore import atomic_path
 
         state = {"vae": vae.state_dict(), "unet": unet.state_dict(), "tokens": tokens.state_dict(),
                  "opt_vae": opt_vae.state_dict(), "opt_unet": opt_unet.state_dict(), "rng": g.get_state(),

@@ -18,7 +18,6 @@ class EdfSynthesizer(Synthesizer):
     name = STAGE
     description = "EDF trajectory matching (DATM engine + CPD + DAE); experts trained on the real data and cached"
     optimizes = True
-    supports_resume = True
 
     def synthesize(self, ctx, data, per_class):
         from .matching import distill

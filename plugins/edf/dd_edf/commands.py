@@ -24,17 +24,16 @@ def edf_group():
 @click.option("--download", is_flag=True, help="Allow the dataset to download (cifar10/100).")
 def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, seed, device, cache_dir, download):
     """Train (or find in the cache) expert trajectories; interrupted training resumes per expert."""
-    from ddcore.cache import Cache
-    from ddcore.context import pick_device
-    from ddcore.model_names import check_model_name
-    from ddcore.pipeline import open_dataset
-    from ddcore.plugins import get_plugin_manager
+    from ddcore import Cache
+    from ddcore import pick_device
+    from ddcore import check_model_name
+    from ddcore import open_dataset
+    from ddcore import get_plugin_manager
 
     from .experts import ExpertSettings, load_or_train_experts
 
     check_model_name(model)
-    pm = get_plugin_manager()
-    data = open_dataset(dataset, pm, cache_dir, download)
+    data = open_dataset(dataset, cache_dir, download)
     settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho)
     trajs = load_or_train_experts(Cache(cache_dir), data, settings, num, seed, pick_device(device),
                                   log=lambda m: click.echo(m, err=True))

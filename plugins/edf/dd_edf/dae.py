@@ -25,8 +25,8 @@ _LOADED: dict[tuple, tuple] = {}
 
 def cam_network(ctx, opts):
     """The CAM network, trained on the run's real data and cached; and the layer to explain."""
-    from ddcore.classifier import real_data_classifier
-    from ddcore.train import TrainSettings
+    from ddcore import real_data_classifier
+    from ddcore import TrainSettings
 
     data = ctx.data
     key = (str(ctx.cache.root), data.fingerprint(), opts.cam_model, opts.cam_epochs, opts.cam_layer, ctx.seed, str(ctx.device))

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ddcore.augment import dsa
-from ddcore.context import derive_seed
-from ddcore.nn import architecture_fingerprint, build_model
-from ddcore.progress import progress_bar
-from ddcore.train import classification_loss
+from ddcore import dsa
+from ddcore import derive_seed
+from ddcore import architecture_fingerprint, build_model
+from ddcore import progress_bar
+from ddcore import classification_loss
 
 from .flat import flatten_parameters
 

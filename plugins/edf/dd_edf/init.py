@@ -32,7 +32,7 @@ def initial_set(data, per_class: int, fmodel: FlatModel, trajectories: list[torc
         idx = data.class_indices(c)
         idx = idx[torch.randperm(len(idx), generator=generator)]
         if len(idx) < per_class:
-            from ddcore.errors import ConfigError
+            from ddcore import ConfigError
 
             raise ConfigError(f"class {data.class_names[c]!r} has {len(idx)} real images but EDF needs {per_class}; lower --ipc or --pool-factor.")
         if how == "real":

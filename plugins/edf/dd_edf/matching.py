@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from ddcore import DistilledSet, MatchingTerms, PixelGradients, PluginError
-from ddcore.augment import dsa
-from ddcore.nn import build_model
-from ddcore.train import soft_cross_entropy
+from ddcore import dsa
+from ddcore import build_model
+from ddcore import soft_cross_entropy
 
 from .experts import ExpertSettings, load_or_train_experts
 from .flat import FlatModel

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ddcore.model_names import ModelName
-from ddcore.options import Options
+from ddcore import ModelName
+from ddcore import Options
 
 
 def preset_names() -> list[str]:

@@ -49,7 +49,7 @@ IMAGE_SIZE = 128
 
 def synsets(root: Path) -> list[str]:
     """ImageNet-1k's class folders, sorted (index i = ImageNet class i)."""
-    from ddcore.errors import DataError
+    from ddcore import DataError
 
     train = root / "train"
     if not train.is_dir():
@@ -61,8 +61,9 @@ def synsets(root: Path) -> list[str]:
 
 
 def load_subset(name: str, indices: list[int], argument: str | None, options: dict | None):
-    from ddcore.data.imagefolder import load_imagefolder
-    from ddcore.errors import ConfigError
+    from urllib.parse import urlencode
+
+    from ddcore import ConfigError, get_plugin_manager
 
     if not argument:
         raise ConfigError(f"{name} needs the ImageNet folder: --dataset {name}:PATH.")
@@ -74,13 +75,16 @@ def load_subset(name: str, indices: list[int], argument: str | None, options: di
         from urllib.parse import parse_qs
 
         size = int(parse_qs(query).get("size", [IMAGE_SIZE])[-1])
-    data = load_imagefolder(str(root), options, name=name, classes=[wnids[i] for i in indices], size=size)
+    imagefolder = get_plugin_manager().registry.datasets["imagefolder"].value  # the built-in loader
+    query = urlencode({"size": size, "classes": ",".join(wnids[i] for i in indices)}, safe=",")
+    data = imagefolder.load(f"{root}?{query}", options)
+    data.name = name
     data.source = f"{name}: ImageNet classes {indices} from {root}"
     return data
 
 
 def dataset_specs():
-    from ddcore.data.base import DatasetSpec
+    from ddcore import DatasetSpec
 
     specs = []
     for name, idx in IMAGENET_SUBSETS.items():
@@ -90,7 +94,7 @@ def dataset_specs():
             needs_argument=True, argument_help="PATH"))
 
     def comp_dd(argument, options):
-        from ddcore.errors import ConfigError
+        from ddcore import ConfigError
 
         subset, _, path = (argument or "").partition(":")
         if subset not in COMP_DD:

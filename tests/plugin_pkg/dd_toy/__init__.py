@@ -1,9 +1,10 @@
-"""Test plugin ``toy``: proves the entry-point path, checkpoint/resume and the call hooks.
+"""Test plugin ``toy``: proves the entry-point path, checkpoint/resume, the call hooks, a modifier
+from the same package (``toy_weights``, ``weights.py``) and a report section.
 
 ``toy`` synthesises by gradient descent: noise images per class pulled towards random real
 images of their class, with a random perturbation each step (so resuming must restore the
 random streams to match an uninterrupted run). It calls the loss-weighting hooks like any
-optimising synthesiser.
+optimising synthesizer.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class ToySynthesizer(Synthesizer):
     name = "toy"
     description = "noise pulled towards real images by gradient descent (a test synthesiser)"
     optimizes = True
-    supports_resume = True
 
     def synthesize(self, ctx, data, per_class):
         import torch
@@ -66,8 +66,24 @@ def register_synthesizers(register):
 
 
 @hookimpl
+def register_modifiers(register):
+    from .weights import ToyWeights
+
+    register(ToyWeights())
+
+
+@hookimpl
 def register_options(register):
+    from .weights import ToyWeightOptions
+
     register("toy", ToyOptions)
+    register("toy_weights", ToyWeightOptions)
+
+
+@hookimpl
+def report_stage(stage):
+    """The report section of a ``toy`` stage: how far its images moved from the noise."""
+    return f"<p class='toy'>toy made {len(stage.after)} images.</p>"
 
 
 @hookimpl

@@ -1,14 +1,15 @@
-"""Test plugin ``toy_weights``: a modifier that only implements the loss-weighting hooks.
+"""Modifier ``toy_weights``: only weights an optimising synthesizer's losses and gradients.
 
-It zeroes the matching terms of the first ``drop`` elements and scales pixel gradients, and
-counts its calls so tests can see it ran (and that it did not run when not named).
+Registered by the ``toy`` package itself (``register_modifiers``), so one entry point offers a
+synthesizer and a modifier. It zeroes the matching terms of the first ``drop`` elements and
+scales pixel gradients, and counts its calls so tests can see it ran (and did not when not named).
 """
 
 from __future__ import annotations
 
 from pydantic import Field
 
-from ddcore import Options, hookimpl
+from ddcore import Modifier, Options, hookimpl
 
 CALLS = {"terms": 0, "pixels": 0}
 
@@ -18,25 +19,23 @@ class ToyWeightOptions(Options):
     pixel_scale: float = Field(1.0, description="multiply pixel gradients by this")
 
 
-@hookimpl
-def register_options(register):
-    register("toy_weights", ToyWeightOptions)
+class ToyWeights(Modifier):
+    name = "toy_weights"
+    description = "zeroes the first N matching terms and scales pixel gradients (a test modifier)"
 
+    @hookimpl
+    def weight_matching_terms(self, ctx, terms):
+        CALLS["terms"] += 1
+        opts = ctx.options_for("toy_weights")
+        if not opts.drop:
+            return None
+        import torch
 
-@hookimpl
-def weight_matching_terms(ctx, terms):
-    CALLS["terms"] += 1
-    opts = ctx.options_for("toy_weights")
-    if not opts.drop:
-        return None
-    import torch
+        w = torch.ones_like(terms.numerator)
+        w[: opts.drop] = 0
+        return w
 
-    w = torch.ones_like(terms.numerator)
-    w[: opts.drop] = 0
-    return w
-
-
-@hookimpl
-def weight_pixel_gradients(ctx, grads):
-    CALLS["pixels"] += 1
-    return ctx.options_for("toy_weights").pixel_scale
+    @hookimpl
+    def weight_pixel_gradients(self, ctx, grads):
+        CALLS["pixels"] += 1
+        return ctx.options_for("toy_weights").pixel_scale

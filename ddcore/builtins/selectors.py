@@ -14,7 +14,7 @@ from pydantic import Field
 
 from ddcore.components import Selector
 from ddcore.hookspecs import hookimpl
-from ddcore.model_names import ModelName
+from ddcore.models import ModelName
 from ddcore.options import Options
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ddcore.artifact import DistilledSet
     from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore.realdata import RealData
 
 
 class RandomSelector(Selector):
@@ -67,10 +67,10 @@ def herding_features(ctx: RunContext, data: RealData, opts: HerdingOptions):
     """The embedding network: trained on the real data (cached) or randomly initialised."""
     import torch
 
-    from ddcore.classifier import real_data_classifier
+    from ddcore.builtins.classifier import real_data_classifier
     from ddcore.context import derive_seed
-    from ddcore.nn import build_model
-    from ddcore.train import TrainSettings
+    from ddcore.models import build_model
+    from ddcore.builtins.training import TrainSettings
 
     if opts.embedding == "trained":
         return real_data_classifier(ctx.cache, data, opts.model, TrainSettings(epochs=opts.epochs), ctx.seed, ctx.device,

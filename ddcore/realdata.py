@@ -1,4 +1,5 @@
-"""The real data every stage sees, and the spec a plugin registers to add a dataset.
+"""The real data every stage sees, the specs a plugin registers to add a dataset or a transform
+of any dataset, and the one place ``--dataset`` text becomes loaded data.
 
 Imports no torch at module level: plugins register datasets while ``dd --help`` runs.
 """
@@ -31,7 +32,7 @@ class RealData:
     std: tuple[float, ...]
     source: str = ""
     split: str = ""  # how train/test were obtained, for datasets that ship no split
-    zca: object | None = None  # a ddcore.data.zca.ZCA when the images are whitened
+    zca: object | None = None  # whitening with ``apply``/``undo`` (the built-in zca transform)
     _fingerprint: str | None = field(default=None, repr=False)
 
     @property
@@ -67,16 +68,6 @@ class RealData:
         std = torch.tensor(self.std, dtype=images01.dtype, device=images01.device).view(1, -1, 1, 1)
         images = (images01 - mean) / std
         return self.zca.apply(images) if self.zca is not None else images
-
-    def whitened(self, eps: float) -> RealData:
-        """A copy whose images are ZCA-whitened (fitted on the training split; see ``zca.py``)."""
-        from dataclasses import replace
-
-        from .zca import fit_zca
-
-        zca = fit_zca(self.train_images, eps)
-        return replace(self, train_images=zca.apply(self.train_images), test_images=zca.apply(self.test_images),
-                       zca=zca, _fingerprint=None)
 
     def fingerprint(self) -> str:
         """Content hash of the training split: keys caches of anything trained on it."""
@@ -117,3 +108,68 @@ class DatasetSpec:
     help: str
     needs_argument: bool = False
     argument_help: str = ""
+
+
+@dataclass
+class DatasetTransform:
+    """A transform of any dataset, requested with ``?NAME=VALUE`` after ``--dataset``.
+
+    ``apply(data, value, cache)`` returns the transformed ``RealData`` (``value`` is the text
+    after ``=``; ``cache`` a ``ddcore.Cache`` for anything fitted, keyed by ``data.fingerprint()``).
+    The suffix travels with the artifact's dataset string, so ``dd eval`` and ``dd show``
+    transform (or undo) the same way without being told.
+    """
+
+    name: str
+    apply: Callable[[RealData, str, object], RealData]
+    help: str
+
+
+def parse_dataset(text: str, transforms: dict | tuple = ()) -> tuple[str, str | None, list[tuple[str, str]]]:
+    """``"cifar10:~/c?zca=0.1&size=32"`` -> ``("cifar10", "~/c?size=32", [("zca", "0.1")])``:
+    the name, the argument (with the query keys no transform claims) and the transforms asked for."""
+    from urllib.parse import parse_qsl, urlencode
+
+    base, sep, query = text.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True) if sep else []
+    asked = [(k, v) for k, v in pairs if k in transforms]
+    rest = [(k, v) for k, v in pairs if k not in transforms]
+    base += "?" + urlencode(rest, safe=",:/~") if rest else ""
+    name, colon, arg = base.partition(":")
+    return name, (arg if colon else None), asked
+
+
+def check_dataset(text: str, registry) -> None:
+    """One sentence before any compute when ``--dataset`` names no known dataset or lacks its folder."""
+    import difflib
+
+    from .errors import ConfigError
+
+    name, arg, _ = parse_dataset(text, registry.dataset_transforms)
+    if name not in registry.datasets:
+        hint = difflib.get_close_matches(name, list(registry.datasets), n=3)
+        raise ConfigError(
+            f"unknown dataset {name!r}" + (f" (did you mean {', '.join(map(repr, hint))}?)" if hint else "")
+            + f"; known: {', '.join(sorted(registry.datasets))}. `dd datasets` says how to point each at disk."
+        )
+    spec = registry.datasets[name].value
+    if spec.needs_argument and not (arg or "").partition("?")[0]:
+        raise ConfigError(f"dataset {name!r} needs a location: --dataset {name}:{spec.argument_help or 'PATH'}.")
+
+
+def load_real_data(text: str, registry, cache, download: bool = False) -> RealData:
+    """``--dataset`` text -> the loaded data with its transforms applied (``?zca=0.1``)."""
+    check_dataset(text, registry)
+    name, arg, asked = parse_dataset(text, registry.dataset_transforms)
+    data = registry.datasets[name].value.load(arg, {"cache_dir": cache.root / "datasets", "download": download})
+    for key, value in asked:
+        data = registry.dataset_transforms[key].value.apply(data, value, cache)
+    return data
+
+
+def open_dataset(text: str, cache_dir: str | None = None, download: bool = False) -> RealData:
+    """``--dataset`` text -> the loaded data, with ``dd run``'s one-sentence errors (for plugin commands)."""
+    from .cache import Cache
+    from .plugins import get_plugin_manager
+
+    return load_real_data(text, get_plugin_manager().registry, Cache(cache_dir), download)

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs
 
 import torch
 
-from ..errors import ConfigError, DataError
-from .base import RealData
+from ddcore.errors import ConfigError, DataError
+from ddcore.realdata import RealData
 from .split import make_real_data
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -69,7 +69,7 @@ def _split_folder(root: Path, names: tuple[str, ...]) -> Path:
 def load_imagefolder(argument: str | None, options: dict | None = None, name: str = "imagefolder",
                      classes: list[str] | None = None, size: int | None = None) -> RealData:
     """Read (or reuse the cached decode of) an ImageFolder tree; see the module docstring."""
-    from ..progress import progress_bar
+    from ddcore.progress import progress_bar
 
     if not argument:
         raise ConfigError("imagefolder needs a folder: --dataset imagefolder:PATH.")
@@ -122,7 +122,7 @@ def load_imagefolder(argument: str | None, options: dict | None = None, name: st
         if cached is not None:
             from safetensors.torch import save_file
 
-            from ..atomic import atomic_path
+            from ddcore.atomic import atomic_path
 
             with atomic_path(cached) as tmp:
                 save_file(pixels, str(tmp))

@@ -52,7 +52,7 @@ class ConvNet(nn.Module):
         in_ch = channels
         for block in range(depth):
             if norm in ("instancenorm", "layernorm") and h * w == 1:
-                from ..errors import ConfigError
+                from ddcore.errors import ConfigError
 
                 raise ConfigError(
                     f"a depth-{depth} ConvNet is too deep for {image_size[0]}×{image_size[1]} images: block {block + 1} would "

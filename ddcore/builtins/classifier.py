@@ -13,23 +13,30 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .context import derive_seed
-from .nn import architecture_fingerprint, build_model
-from .progress import progress_bar
-from .train import TrainSettings, accuracy, train_classifier
+from ddcore.context import derive_seed
+from ddcore.models import architecture_fingerprint, build_model
+from ddcore.progress import progress_bar
+from .training import TrainSettings, accuracy, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .cache import Cache
-    from .data.base import RealData
+    from ddcore.cache import Cache
+    from ddcore.realdata import RealData
 
 CODE_VERSION = 1  # bump when training changes in a way the cache key cannot see
 
 
 def real_data_classifier(
     cache: Cache, data: RealData, model: str, settings: TrainSettings, seed: int, device: torch.device,
-    log=print, quiet: bool = False,
+    log=None, quiet: bool = False,
 ) -> nn.Module:
-    """The trained network (eval mode, on ``device``); trains and caches it on first use."""
+    """The trained network (eval mode, on ``device``); trains and caches it on first use.
+
+    ``log``: where progress lines go (``ctx.log`` in a stage); by default the ``ddcore`` logger.
+    """
+    if log is None:
+        from ddcore.logs import logger_for
+
+        log = logger_for().info
     torch.manual_seed(derive_seed(seed, "init", model))
     net = build_model(model, data.image_shape[0], data.num_classes, data.image_shape[1:])
     spec = {

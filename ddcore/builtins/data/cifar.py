@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
-from .base import RealData
+from ddcore.errors import ConfigError, DataError
+from ddcore.realdata import RealData
 from .split import make_real_data
 
 LAYOUT = {

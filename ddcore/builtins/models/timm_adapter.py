@@ -20,7 +20,7 @@ class TimmClassifier(nn.Module):
         try:
             self.model = timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=channels)
         except RuntimeError as exc:  # unknown model name
-            from ..errors import ConfigError
+            from ddcore.errors import ConfigError
 
             raise ConfigError(f"timm has no model {name!r} ({str(exc).splitlines()[0]}); see timm.list_models().") from None
         if max(image_size) <= 64:

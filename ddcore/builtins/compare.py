@@ -12,15 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from ddcore.errors import DataError
+from ddcore.hookspecs import hookimpl
+from ddcore.stage_files import read_manifest
 
 
 def run_row(run_dir: str | Path) -> dict[str, Any]:
     folder = Path(run_dir).expanduser()
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
-        raise DataError(f"{folder} holds no manifest.json; give folders made by `dd run`.")
-    m = json.loads(manifest.read_text())
+    m = read_manifest(folder)
     chain = [s["stage"] + (" (implicit)" if s.get("implicit") else "" if s["kind"] == "synthesizer" else f" ({s.get('mode') or s['kind']})")
              for s in m.get("stages", [])]
     row: dict[str, Any] = {"run": str(folder), "dataset": m.get("dataset"), "ipc": m.get("ipc"), "stages": " → ".join(chain) or "real"}
@@ -43,3 +42,14 @@ def compare_table(run_dirs: list[str | Path]) -> str:
         rnd = f"{r['random'][0]:.2f} ± {r['random'][1]:.2f}" if r.get("random") else "–"
         lines.append(f"| {r['run']} | {r['dataset']} | {r['ipc']} | {r['stages']} | {acc} | {rnd} | {r.get('protocol', '–')} |")
     return "\n".join(lines)
+
+
+@hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.command("compare")
+    @click.argument("runs", nargs=-1, required=True, type=click.Path())
+    def compare_cmd(runs) -> None:
+        """One table of evaluation results across run folders (mean ± std, IPC, stages), for ablations."""
+        click.echo(compare_table(list(runs)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import RealData
+from ddcore.realdata import RealData
 from .split import from_unsplit
 
 

@@ -5,31 +5,31 @@ Loaders are imported when a dataset is used, so listing them imports no torch.
 
 from __future__ import annotations
 
-from ddcore.data.base import DatasetSpec
+from ddcore.realdata import DatasetSpec, DatasetTransform
 from ddcore.hookspecs import hookimpl
 
 
 def _digits(argument, options):
-    from ddcore.data.embedded import load_digits
+    from ddcore.builtins.data.embedded import load_digits
 
     return load_digits(argument, options)
 
 
 def _mnist5k(argument, options):
-    from ddcore.data.embedded import load_mnist5k
+    from ddcore.builtins.data.embedded import load_mnist5k
 
     return load_mnist5k(argument, options)
 
 
 def _imagefolder(argument, options):
-    from ddcore.data.imagefolder import load_imagefolder
+    from ddcore.builtins.data.imagefolder import load_imagefolder
 
     return load_imagefolder(argument, options)
 
 
 def _cifar(kind):
     def load(argument, options):
-        from ddcore.data.cifar import load_cifar
+        from ddcore.builtins.data.cifar import load_cifar
 
         return load_cifar(kind, argument, options)
 
@@ -51,3 +51,14 @@ def register_datasets(register):
             f"{kind}:PATH — torchvision's on-disk python batches under PATH; --download fetches them",
             needs_argument=True, argument_help="PATH",
         ))
+
+
+def _zca(data, value, cache):
+    from ddcore.builtins.data.zca import whiten
+
+    return whiten(data, value, cache)
+
+
+@hookimpl
+def register_dataset_transforms(register):
+    register(DatasetTransform("zca", _zca, "?zca=EPS — ZCA whitening fitted on the training split (ε = 0.1 in the papers; cached)"))

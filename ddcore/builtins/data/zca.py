@@ -4,19 +4,17 @@ Fitted on the (normalised) training split: with centred rows X (N × D), Σ = X�
 W = U diag(1 / √(S + ε)) Uᵀ; an image x becomes (x − μ) W. ε = 0.1 in the papers. The inverse
 W⁻¹ = U diag(√(S + ε)) Uᵀ undoes it for display and for models with their own preprocessing.
 
-Requested with a suffix on the dataset name, ``--dataset cifar10:~/data/cifar10?zca=0.1`` (or
-``digits?zca=0.1``). The suffix travels with the artifact's dataset string, so ``dd eval`` and
-``dd show`` whiten (or un-whiten) the same way without being told.
+A built-in dataset transform: requested with a suffix on the dataset name, ``--dataset
+cifar10:~/data/cifar10?zca=0.1`` (or ``digits?zca=0.1``). The fitted matrices are cached by the
+training split's fingerprint, so a run, its evaluation and ``dd show`` fit them once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode
-
 import torch
 
-from ..errors import ConfigError
+from ddcore.errors import ConfigError
 
 MAX_DIM = 3 * 64 * 64  # Tiny-ImageNet; a 128 px ImageNet image would need a 49k × 49k matrix
 
@@ -53,20 +51,22 @@ def fit_zca(images: torch.Tensor, eps: float) -> ZCA:
     return ZCA(mean.float(), w.float(), w_inv.float(), eps)
 
 
-def split_zca(dataset: str) -> tuple[str, float | None]:
-    """``"cifar10:~/c?zca=0.1"`` -> ``("cifar10:~/c", 0.1)``; other ``?`` settings stay."""
-    base, sep, query = dataset.partition("?")
-    if not sep:
-        return dataset, None
-    pairs = parse_qsl(query, keep_blank_values=True)
-    rest = [(k, v) for k, v in pairs if k != "zca"]
-    values = [v for k, v in pairs if k == "zca"]
-    if not values:
-        return dataset, None
+def whiten(data, value: str, cache):
+    """The ``zca`` transform: ``data`` with both splits whitened by ε = ``value`` (fit cached)."""
+    from dataclasses import replace
+
     try:
-        eps = float(values[-1])
+        eps = float(value)
     except ValueError:
-        raise ConfigError(f"zca={values[-1]!r} must be a number (the whitening's ε, 0.1 in the papers).") from None
+        raise ConfigError(f"zca={value!r} must be a number (the whitening's ε, 0.1 in the papers).") from None
     if eps <= 0:
         raise ConfigError("zca= must be positive (the whitening's ε, 0.1 in the papers).")
-    return (base + ("?" + urlencode(rest, safe=",:/~") if rest else "")), eps
+    spec = {"data": data.fingerprint(), "eps": eps}
+    found = cache.load("zca", spec)
+    if found is None:
+        zca = fit_zca(data.train_images, eps)
+        cache.save("zca", spec, {"mean": zca.mean, "matrix": zca.matrix, "inverse": zca.inverse})
+    else:
+        zca = ZCA(found["mean"], found["matrix"], found["inverse"], eps)
+    return replace(data, train_images=zca.apply(data.train_images), test_images=zca.apply(data.test_images),
+                   zca=zca, _fingerprint=None)

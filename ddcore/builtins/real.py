@@ -16,7 +16,7 @@ from ddcore.options import Options
 if TYPE_CHECKING:  # pragma: no cover
     from ddcore.artifact import DistilledSet
     from ddcore.context import RunContext
-    from ddcore.data.base import RealData
+    from ddcore.realdata import RealData
 
 
 class RealOptions(Options):

@@ -13,7 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import ConfigError
+from ddcore.errors import ConfigError
+from ddcore.hookspecs import hookimpl
 
 PYPROJECT = '''[build-system]
 requires = ["setuptools>=68"]
@@ -140,3 +141,16 @@ def create_plugin(name: str, parent: Path) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+@hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.command("new-plugin")
+    @click.argument("name")
+    @click.option("--dir", "parent", default=".", type=click.Path(file_okay=False), help="Where to create dd-NAME/ (default: here).")
+    def new_plugin_cmd(name, parent) -> None:
+        """Write a plugin package skeleton dd-NAME/ that installs and passes its own tests."""
+        folder = create_plugin(name, Path(parent))
+        click.echo(f"wrote {folder}: pip install -e {folder} && pytest {folder / 'tests'}; then edit {folder / ('dd_' + name)}/__init__.py")

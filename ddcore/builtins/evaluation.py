@@ -1,10 +1,10 @@
-"""The evaluation protocol every method is judged by (DESIGN.md, "Evaluation protocol").
+"""The built-in evaluator ``fresh_nets``: the protocol every method is judged by (DESIGN.md).
 
 Train K fresh networks from scratch on the set, test each on the real test split, report the
 mean ± std of **final-epoch** accuracy (never the best epoch on the test set). The identical
 protocol, with the same K initialisation seeds, runs on the baselines: a random real subset
 with the same images per class (a fresh subset per network, so its ± includes the choice of
-subset) and, on request, the full training set.
+subset) and, on request, the full training set. Its options are the run's ``eval.*``.
 """
 
 from __future__ import annotations
@@ -12,23 +12,52 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
+from pydantic import Field, field_validator
 
-from .context import derive_seed
-from .nn import build_model
-from .progress import progress_bar
-from .train import TrainSettings, accuracy, train_classifier
+from ddcore.components import Evaluator
+from ddcore.hookspecs import hookimpl
+from ddcore.models import ModelName
+from ddcore.options import Options
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .artifact import DistilledSet
-    from .data.base import RealData
-    from .default_plugins.evaluation import EvalOptions
+    import torch
+
+    from ddcore.artifact import DistilledSet
+    from ddcore.context import RunContext
+    from ddcore.realdata import RealData
+
+DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+DSA_FAMILIES = set(DSA_STRATEGY.split("_"))
+
+
+class EvalOptions(Options):
+    num_nets: int = Field(5, ge=1, description="K: fresh networks trained from scratch; the result is their mean ± std")
+    model: ModelName = Field("convnet", description="architecture: convnet[-dN][-wN][-in|-bn|-ln|-nn] or timm:NAME")
+    epochs: int = Field(300, ge=1, description="training epochs per network (MTT/DATM/EDF use 1000)")
+    lr: float = Field(0.01, gt=0, description="SGD learning rate, used when the set has no learned one (or use_learned_lr=false)")
+    use_learned_lr: bool = Field(True, description="train with the set's learned learning rate when it has one")
+    momentum: float = Field(0.9, ge=0, description="SGD momentum")
+    weight_decay: float = Field(5e-4, ge=0, description="SGD weight decay")
+    batch_size: int = Field(256, ge=1, description="minibatch size")
+    dsa_strategy: str = Field(DSA_STRATEGY, description="DSA families joined by '_', one drawn per batch; 'none' disables augmentation")
+    temperature: float = Field(1.0, gt=0, description="soft labels: cross-entropy against softmax(logits / temperature)")
+    seed: int = Field(0, description="seeds network k's initialisation and batch order (the same for the set and its baselines)")
+
+    @field_validator("dsa_strategy")
+    @classmethod
+    def _known_families(cls, value: str) -> str:
+        bad = [f for f in value.split("_") if f not in DSA_FAMILIES] if value != "none" else []
+        if bad:
+            raise ValueError(f"unknown DSA family {bad[0]!r}; join some of {', '.join(sorted(DSA_FAMILIES))} with '_', or 'none'")
+        return value
+
 
 BASELINES = ("random", "full")
 
 
-def settings_for(protocol: EvalOptions, lr: float) -> TrainSettings:
+def settings_for(protocol: EvalOptions, lr: float):
+    from .training import TrainSettings
+
     return TrainSettings(
         epochs=protocol.epochs, lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay,
         batch_size=protocol.batch_size, dsa_strategy=protocol.dsa_strategy, temperature=protocol.temperature,
@@ -38,6 +67,14 @@ def settings_for(protocol: EvalOptions, lr: float) -> TrainSettings:
 def train_and_test(images: torch.Tensor, targets: torch.Tensor, data: RealData, protocol: EvalOptions, lr: float,
                    k: int, device: torch.device, desc: str, quiet: bool) -> float:
     """Network ``k`` of the protocol: seeded init and batch order, trained, final-epoch test accuracy."""
+    import torch
+
+    from ddcore.context import derive_seed
+    from ddcore.models import build_model
+    from ddcore.progress import progress_bar
+
+    from .training import accuracy, train_classifier
+
     torch.manual_seed(derive_seed(protocol.seed, "eval-init", k))
     net = build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
     g = torch.Generator().manual_seed(derive_seed(protocol.seed, "eval-train", k))
@@ -47,12 +84,16 @@ def train_and_test(images: torch.Tensor, targets: torch.Tensor, data: RealData, 
 
 
 def summarise(accs: list[float], **extra: Any) -> dict[str, Any]:
+    import numpy as np
+
     a = np.asarray(accs) * 100
     return {"accuracies": [round(float(v), 3) for v in a], "mean": round(float(a.mean()), 3), "std": round(float(a.std()), 3), **extra}
 
 
 def random_subset(data: RealData, per_class: list[int], g: torch.Generator) -> torch.Tensor:
     """Indices of ``per_class[c]`` random training images of each class c."""
+    import torch
+
     picks = []
     for c, n in enumerate(per_class):
         idx = data.class_indices(c)
@@ -63,6 +104,10 @@ def random_subset(data: RealData, per_class: list[int], g: torch.Generator) -> t
 def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: torch.device,
              baselines: tuple[str, ...] = ("random",), quiet: bool = False) -> dict[str, Any]:
     """Run the protocol on ``dset`` and the chosen baselines; returns the JSON-able result."""
+    import torch
+
+    from ddcore.context import derive_seed
+
     started = time.perf_counter()
     learned = dset.lr is not None and protocol.use_learned_lr
     lr = float(dset.lr) if learned else protocol.lr
@@ -113,3 +158,21 @@ def format_result(result: dict[str, Any]) -> str:
         f"DSA {p['dsa_strategy']}; {p['metric']}; {p['test_split']}"
     )
     return "\n".join(lines)
+
+
+class FreshNets(Evaluator):
+    name = "fresh_nets"
+    description = "K networks trained from scratch on the set, final-epoch test accuracy, beside a random real subset"
+    options = EvalOptions
+
+    def evaluate(self, ctx: RunContext, dset: DistilledSet, data: RealData, options: EvalOptions,
+                 baselines: tuple[str, ...]) -> dict[str, Any]:
+        return evaluate(dset, data, options, ctx.device, baselines=baselines, quiet=ctx.quiet)
+
+    def summary(self, result: dict[str, Any]) -> str:
+        return format_result(result)
+
+
+@hookimpl
+def register_evaluators(register):
+    register(FreshNets())

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .atomic import atomic_path
+from ddcore.atomic import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .artifact import DistilledSet
+    from ddcore.artifact import DistilledSet
 
 
 def to_pixels(dset: DistilledSet, images: torch.Tensor | None = None) -> torch.Tensor:

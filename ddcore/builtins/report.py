@@ -7,7 +7,8 @@ baseline and the protocol; loss curves of optimisation-based stages (every serie
 recorded with ``ctx.record``, drawn with matplotlib); the manifest. Written to ``RUN/report/``.
 
 The page reads only the run folder's files (manifest, stage files, metrics, eval.json), so it
-works for any plugin's stages.
+works for any plugin's stages; a stage's plugin may write its own section through the
+``report_stage`` hook (``None`` keeps the built-in one). A built-in plugin: ``dd report``.
 """
 
 from __future__ import annotations
@@ -17,33 +18,36 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from .errors import DataError
+from ddcore.components import StageReport
+from ddcore.errors import DataError
+from ddcore.hookspecs import hookimpl
 
 
 def build_report(run_dir: str | Path, pm=None) -> Path:
     """Write ``RUN/report/index.html`` and its PNGs; returns the page's path."""
-    from .artifact import DistilledSet
-    from .export import write_grids
-    from .run import for_display
+    from ddcore.artifact import DistilledSet
+    from ddcore.plugins import get_plugin_manager
+    from ddcore.stage_files import for_display, read_manifest
 
+    from .images import write_grids
+
+    pm = pm or get_plugin_manager()
     run = Path(run_dir).expanduser()
     if not (run / "manifest.json").is_file() or not (run / "distilled.safetensors").is_file():
         raise DataError(f"{run} holds no finished run (manifest.json and distilled.safetensors); give a folder made by `dd run`.")
-    manifest = json.loads((run / "manifest.json").read_text())
+    manifest = read_manifest(run)
     out = run / "report"
     out.mkdir(exist_ok=True)
 
     def show(dset: DistilledSet) -> DistilledSet:
-        return for_display(dset, pm) if pm is not None else dset
+        return for_display(dset, pm)
 
     final = show(DistilledSet.load(run / "distilled.safetensors"))
     overview = write_grids(final, out / "distilled")[0]
     sections = [_section("Distilled images", f"<p>{len(final)} images, per class {final.per_class_counts()}, "
                                              f"{'soft' if final.soft_labels is not None else 'hard'} labels.</p>"
                                              + _img(overview, out, "the distilled images, one row per class"))]
-    sections.append(_section("Stages", _stages(run, manifest, out, show)))
+    sections.append(_section("Stages", _stages(run, manifest, out, show, pm)))
     sections.append(_section("Evaluation", _evaluation(run)))
     sections.append(_section("Loss curves", _curves(run, manifest, out)))
     sections.append(_section("Manifest", f"<pre>{html.escape(json.dumps(manifest, indent=2))}</pre>"))
@@ -67,10 +71,9 @@ def _img(path: Path, base: Path, alt: str) -> str:
     return f"<p><img src='{path.relative_to(base).as_posix()}' alt='{html.escape(alt)}'></p>"
 
 
-def _stages(run: Path, manifest: dict, out: Path, show) -> str:
-    from .artifact import DistilledSet
-    from .export import write_grids
-    from .pipeline import stage_file
+def _stages(run: Path, manifest: dict, out: Path, show, pm) -> str:
+    from ddcore.artifact import DistilledSet
+    from ddcore.stage_files import stage_file
 
     parts, previous = [], None
     for s in manifest.get("stages", []):
@@ -82,23 +85,33 @@ def _stages(run: Path, manifest: dict, out: Path, show) -> str:
         kind = s.get("mode") or s["kind"]
         head = (f"<h3>{s['index']}. {html.escape(s['stage'])} ({kind}{', implicit' if s.get('implicit') else ''})</h3>"
                 f"<p>plugin {html.escape(str(s.get('plugin')))}; {len(current)} images, {s.get('per_class')} per class.</p>")
-        body = ""
-        if previous is not None and kind == "refine":
-            body = _replaced(previous, current, out / f"stage-{s['index']:02d}-replaced.png", out)
-        elif previous is not None and kind == "select":
-            body = _kept(previous, current, out / f"stage-{s['index']:02d}-kept.png", out)
-        elif previous is not None and kind == "scorer":
-            added = sorted(set(current.columns) - set(previous.columns))
-            body = f"<p>added columns: {', '.join(html.escape(c) for c in added) or 'none'}.</p>"
-        elif kind == "synthesizer":
-            body = _img(write_grids(current, out / f"stage-{s['index']:02d}", max_per_class=20)[0], out, "the pool this stage made")
+        answers = pm.call_in_order("report_stage", [s.get("plugin")], stage=StageReport(s, previous, current, out, run))
+        body = answers[0] if answers else _builtin_section(s, kind, previous, current, out)
         parts.append(head + body)
         previous = current
     return "\n".join(parts)
 
 
+def _builtin_section(s: dict, kind: str, previous, current, out: Path) -> str:
+    """What every stage gets unless its plugin writes its own section."""
+    from .images import write_grids
+
+    if previous is not None and kind == "refine":
+        return _replaced(previous, current, out / f"stage-{s['index']:02d}-replaced.png", out)
+    if previous is not None and kind == "select":
+        return _kept(previous, current, out / f"stage-{s['index']:02d}-kept.png", out)
+    if previous is not None and kind == "scorer":
+        added = sorted(set(current.columns) - set(previous.columns))
+        return f"<p>added columns: {', '.join(html.escape(c) for c in added) or 'none'}.</p>"
+    if kind == "synthesizer":
+        return _img(write_grids(current, out / f"stage-{s['index']:02d}", max_per_class=20)[0], out, "the pool this stage made")
+    return ""
+
+
 def _replaced(before, after, path: Path, base: Path) -> str:
-    from .export import save_before_after
+    import torch
+
+    from .images import save_before_after
 
     changed = torch.nonzero((before.images - after.images).flatten(1).abs().amax(1) > 0).flatten()
     if len(changed) == 0:
@@ -108,7 +121,7 @@ def _replaced(before, after, path: Path, base: Path) -> str:
 
 
 def _kept(pool, kept, path: Path, base: Path) -> str:
-    from .export import write_grids
+    from .images import write_grids
 
     flat = pool.images.flatten(1)
     found = sum(int(((flat - row).abs().amax(1) == 0).any()) for row in kept.images.flatten(1))
@@ -122,6 +135,8 @@ def _evaluation(run: Path) -> str:
     if not path.is_file():
         return "<p>not evaluated: run <code>dd eval RUN</code>.</p>"
     e = json.loads(path.read_text())
+    if "protocol" not in e:  # another evaluator's result: show it as it is
+        return f"<pre>{html.escape(json.dumps(e, indent=2))}</pre>"
     rows = [("distilled", e["distilled"])] + [(f"{b} ({'real' if b == 'random' else 'data'})", e[b]) for b in ("random", "full") if b in e]
     table = "<table><tr><th>set</th><th>accuracy % (mean ± std)</th><th>images</th><th>per net</th></tr>" + "".join(
         f"<tr><td>{name}</td><td>{r['mean']:.2f} ± {r['std']:.2f}</td><td>{r.get('images', '')}</td>"
@@ -138,6 +153,7 @@ def _curves(run: Path, manifest: dict, out: Path) -> str:
     if not files:
         return "<p>no stage recorded curves (only optimisation-based stages do).</p>"
     import matplotlib
+    import torch
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -166,3 +182,15 @@ def _curves(run: Path, manifest: dict, out: Path) -> str:
         plt.close(fig)
         parts.append(f"<h3>{html.escape(f.stem)}</h3>" + _img(png, out, f"curves of {f.stem}"))
     return "\n".join(parts)
+
+
+@hookimpl
+def register_commands(cli):
+    import click
+
+    @cli.command("report")
+    @click.argument("run_dir", type=click.Path())
+    def report_cmd(run_dir) -> None:
+        """One HTML page about a run: images per class, what each stage did, evaluation, loss curves, manifest."""
+        page = build_report(run_dir)
+        click.echo(f"wrote {page} (open it in a browser; its PNGs are beside it)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import RealData
+from ddcore.realdata import RealData
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2

@@ -1,1 +1,0 @@
-"""Real datasets: the embedded defaults and readers for data on the user's disk."""

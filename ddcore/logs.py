@@ -1,0 +1,54 @@
+"""One ``logging`` tree: ``ddcore`` for the core, ``ddcore.<plugin>`` for each plugin's messages.
+
+Library code only logs; it never prints. The CLI puts a stderr handler on the tree (``-q`` shows
+warnings only, ``-v`` debug lines too) and every run adds a handler for its ``log.txt`` while it
+works. Without the CLI, Python's default shows warnings and errors only.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+ROOT = "ddcore"
+
+
+def logger_for(plugin: str | None = None) -> logging.Logger:
+    """``ddcore`` itself, or the child logger of one plugin (``ddcore.edf``)."""
+    return logging.getLogger(ROOT if not plugin or plugin == ROOT else f"{ROOT}.{plugin}")
+
+
+def configure_cli(quiet: bool = False, verbose: bool = False) -> None:
+    """The ``dd`` command's stderr handler (one per process, replaced on a second call)."""
+    root = logging.getLogger(ROOT)
+    for h in [h for h in root.handlers if getattr(h, "_dd_cli", False)]:
+        root.removeHandler(h)
+    handler = logging.StreamHandler()
+    handler._dd_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+@contextmanager
+def run_log(out_dir: Path) -> Iterator[None]:
+    """Append every ``ddcore`` message (info and up) to ``out_dir/log.txt`` for the block."""
+    root = logging.getLogger(ROOT)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "log.txt", mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    handler.setLevel(logging.INFO)
+    previous = root.level
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(previous)
