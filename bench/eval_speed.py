@@ -33,9 +33,9 @@ def main() -> None:
 
     from ddcore.artifact import DistilledSet
     from ddcore.context import pick_device
-    from ddcore.data.embedded import load_digits, load_mnist5k
-    from ddcore.default_plugins.evaluation import EvalOptions
-    from ddcore.evaluate import evaluate, random_subset
+    from ddcore.builtins.data.embedded import load_digits, load_mnist5k
+    from ddcore.builtins.evaluation import EvalOptions
+    from ddcore.builtins.evaluation import evaluate, random_subset
 
     device = pick_device(args.device)
     data = (load_digits if args.dataset == "digits" else load_mnist5k)()

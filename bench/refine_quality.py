@@ -33,12 +33,11 @@ class Judge:
         import torch
 
         from ddcore.cache import Cache
-        from ddcore.classifier import real_data_classifier
-        from ddcore.pipeline import RunSpec, load_dataset
-        from ddcore.plugins import get_plugin_manager
-        from ddcore.train import TrainSettings
+        from ddcore.builtins.classifier import real_data_classifier
+        from ddcore.realdata import open_dataset
+        from ddcore.builtins.training import TrainSettings
 
-        self.data = load_dataset(RunSpec(dataset=dataset), get_plugin_manager())
+        self.data = open_dataset(dataset)
         self.net = real_data_classifier(Cache(), self.data, model, TrainSettings(epochs=epochs), seed, torch.device("cpu"),
                                         log=lambda m: None, quiet=True)
         self.description = f"{model}, seed {seed}, {epochs} epochs, {self.net.test_accuracy:.1%} test accuracy"
@@ -60,7 +59,7 @@ def refine_run(runs: RunSharing, dataset: str, ipc: int, name: str, plugins: str
     runs.run(out, plugins=plugins, dataset=dataset, ipc=ipc, seed=args.seed, preset=preset, options=options, evaluate=False)
     seconds = time.perf_counter() - started
     from ddcore.artifact import DistilledSet
-    from ddcore.pipeline import stage_io
+    from ddcore.stage_files import stage_io
 
     final = DistilledSet.load(out)
     before_n = int(final.columns["anomalous_before"].sum())

@@ -27,10 +27,9 @@ def generator_for(dataset: str, folder: Path, device: torch.device):
     from dd_detector_refine.generator import load_tiny
     from dd_detector_refine.tiny_ldm import TinyLdmSettings, TrainedParts, build_parts
 
-    from ddcore.pipeline import open_dataset
-    from ddcore.plugins import get_plugin_manager
+    from ddcore.realdata import open_dataset
 
-    data = open_dataset(dataset, get_plugin_manager())
+    data = open_dataset(dataset)
     c, h, _ = data.image_shape
     settings = TinyLdmSettings()
     torch.manual_seed(0)

@@ -8,6 +8,7 @@ works. Without the CLI, Python's default shows warnings and errors only.
 from __future__ import annotations
 
 import logging
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -20,12 +21,24 @@ def logger_for(plugin: str | None = None) -> logging.Logger:
     return logging.getLogger(ROOT if not plugin or plugin == ROOT else f"{ROOT}.{plugin}")
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_cli(quiet: bool = False, verbose: bool = False) -> None:
     """The ``dd`` command's stderr handler (one per process, replaced on a second call)."""
     root = logging.getLogger(ROOT)
     for h in [h for h in root.handlers if getattr(h, "_dd_cli", False)]:
         root.removeHandler(h)
-    handler = logging.StreamHandler()
+    handler = _Stderr()
     handler._dd_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)

@@ -40,7 +40,7 @@ def check_options_model(plugin: str, name: str, model: Any) -> None:
         raise PluginError(plugin, f"options for {name!r} must be a pydantic model class (subclass ddcore.Options)")
     for field_name, f in model.model_fields.items():
         if f.is_required() or not f.description:
-            missing = "a default" if f.is_required() else "a description"
+            missing = "default" if f.is_required() else "description"
             raise PluginError(plugin, f"option {name}.{field_name} has no {missing}; give every field "
                                       f"Field(default, description=...)")
 

@@ -177,13 +177,12 @@ class PluginManager:
         self._registry = None
         return True
 
-    def remove(self, name: str) -> None:
-        """Unregister a plugin and every modifier object it registered."""
+    def _unregister(self, name: str) -> None:
+        """Take a plugin and every modifier object it registered out of pluggy."""
         for pluggy_name in [name, *self.owned.pop(name, [])]:
             plugin = self.pm.get_plugin(pluggy_name)
             if plugin is not None:
                 self.pm.unregister(plugin)
-        self._registry = None
 
     def _impls(self, name: str) -> list:
         return [impl for hook in self.pm.hook.__dict__.values() if isinstance(hook, pluggy.HookCaller)
@@ -233,7 +232,7 @@ class PluginManager:
             self._check_names(name, staged)
             modifiers = self._register_modifiers(name, [v for t, _, v in staged if t == "modifier"])
         except Exception as exc:
-            self.remove(name)
+            self._unregister(name)
             why = exc.detail if isinstance(exc, PluginError) else str(exc) if isinstance(exc, DDError) else f"{type(exc).__name__}: {exc}"
             self._fail(self.records[name], f"cannot register ({why})")
             return

@@ -101,7 +101,7 @@ def test_a_failed_save_leaves_the_old_artifact_and_no_temporary_file(tmp_path, m
 def test_export_writes_viewable_pngs(tmp_path):
     from PIL import Image
 
-    from ddcore.export import export_imagefolder, write_grids
+    from ddcore.builtins.images import export_imagefolder, write_grids
 
     a = make_set(n_per_class=3)
     paths = write_grids(a, tmp_path / "show")
@@ -121,7 +121,7 @@ def test_export_writes_viewable_pngs(tmp_path):
 def test_grid_labels_sit_in_margins_and_leave_the_tiles_untouched(tmp_path):
     from PIL import Image
 
-    from ddcore.export import save_grid, to_pixels
+    from ddcore.builtins.images import save_grid, to_pixels
 
     pixels = to_pixels(make_set(n_per_class=3))
     plain = np.asarray(Image.open(save_grid(pixels, tmp_path / "plain.png", 3)))

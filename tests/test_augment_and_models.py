@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ddcore.augment import FAMILIES, DSAParams, dsa
+from ddcore.builtins.augment import FAMILIES, DSAParams, dsa
 from ddcore.errors import ConfigError
-from ddcore.nn import build_model
+from ddcore.models import build_model
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -26,8 +26,12 @@ def test_help_is_instant_and_imports_no_torch():
 
 def test_plugins_lists_builtins_and_installed_packages(dd):
     proc = dd("plugins", check=True)
-    listing = {p["name"]: p for p in json.loads(proc.stdout)}
-    assert listing["ddcore.default_plugins.real"]["components"] == {"synthesizer": ["real"], "options": ["real"]}
+    out = json.loads(proc.stdout)
+    listing = {p["name"]: p for p in out["plugins"]}
+    assert listing["ddcore.real"]["builtin"] and listing["ddcore.real"]["distribution"] == "ddcore"
+    assert list(listing["ddcore.real"]["components"]["synthesizer"]) == ["real"]
+    with_options = json.loads(dd("plugins", "--options", check=True).stdout)
+    assert set(with_options) == set(out) | {"options"} and with_options["plugins"] == out["plugins"]  # one shape
     for name in ("edf", "detector_refine", "clip_select", "toy"):
         assert name in listing and "error" not in listing[name], name
     assert listing["toy"]["version"] == "0.3.0" and listing["toy"]["distribution"] == "dd-toy"
@@ -70,7 +74,7 @@ def test_broken_plugin_does_not_break_help_plugins_or_a_run(dd, tmp_path):
     site = fake_installed_plugin(tmp_path / "site", "dd-kaput", "kaput", "dd_kaput_plugin", "raise ImportError('kaput on import')\n")
     env = {"PYTHONPATH": str(site)}
     assert dd("--help", env=env).returncode == 0
-    listing = {p["name"]: p for p in json.loads(dd("plugins", env=env, check=True).stdout)}
+    listing = {p["name"]: p for p in json.loads(dd("plugins", env=env, check=True).stdout)["plugins"]}
     assert "kaput on import" in listing["kaput"]["error"]
     proc = dd("run", "--plugins", "real", "--ipc", "1", "--no-eval", "--out", str(tmp_path / "r"), "-q", env=env, check=True)
     assert (tmp_path / "r" / "distilled.safetensors").exists()

@@ -17,7 +17,7 @@ import itertools
 import pytest
 
 from ddcore.errors import ConfigError
-from ddcore.pipeline import RunSpec, plan_run
+from ddcore.planning import RunSpec, plan_run
 from ddcore.plugins import get_plugin_manager
 
 SYNTH_ONLY = {"real", "edf"}

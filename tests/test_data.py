@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from ddcore.data.cifar import load_cifar
-from ddcore.data.embedded import load_digits, load_mnist5k
-from ddcore.data.imagefolder import load_imagefolder
+from ddcore.builtins.data.cifar import load_cifar
+from ddcore.builtins.data.embedded import load_digits, load_mnist5k
+from ddcore.builtins.data.imagefolder import load_imagefolder
 from ddcore.errors import ConfigError, DataError
 
 

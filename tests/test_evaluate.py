@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from ddcore.artifact import DistilledSet
-from ddcore.data.embedded import load_digits
-from ddcore.default_plugins.evaluation import EvalOptions
-from ddcore.evaluate import evaluate, format_result
+from ddcore.builtins.data.embedded import load_digits
+from ddcore.builtins.evaluation import EvalOptions
+from ddcore.builtins.evaluation import evaluate, format_result
 
 CPU = torch.device("cpu")
 

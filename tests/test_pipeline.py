@@ -9,7 +9,7 @@ import pytest
 from ddcore import hookimpl, testing
 from ddcore.components import Scorer, Selector
 from ddcore.errors import ConfigError
-from ddcore.pipeline import RunSpec, plan_run
+from ddcore.planning import RunSpec, plan_run
 
 
 class Refiner(Selector):
@@ -42,7 +42,7 @@ class Extras:
 
 @pytest.fixture
 def pm():
-    return testing.make_plugin_manager(dd_toy, (dd_toy.weights, "toy_weights"), (Extras(), "extras"))
+    return testing.make_plugin_manager(dd_toy, (Extras(), "extras"))
 
 
 def plan(pm, plugins, **kw):
@@ -85,7 +85,8 @@ def test_modifier_needs_an_optimising_synthesiser(pm):
     with pytest.raises(ConfigError, match="does not optimise"):
         plan(pm, ["real", "toy_weights"])
     p = plan(pm, ["toy", "toy_weights"])
-    assert p.modifiers == ["toy_weights"] and p.active_plugins == ["dd_toy", "toy_weights"]
+    # the modifier comes from the toy package itself (register_modifiers): one entry point, two names
+    assert p.modifiers == ["toy_weights"] and p.active_plugins == ["dd_toy", "dd_toy:toy_weights"]
 
 
 def test_options_are_validated_before_compute(pm):
@@ -140,3 +141,39 @@ def test_a_modifier_changes_the_synthesis(pm, tmp_path):
     assert not base.images.equal(frozen.images)
     # with zero pixel gradients only the per-step noise moves the images
     assert (frozen.images - base.images).abs().max() > 0.01
+
+
+class Crashing(Selector):
+    name = "crashing"
+
+    def select(self, ctx, pool, data, ipc):
+        return {}["no such key"]
+
+
+def test_an_exception_inside_a_component_names_the_stage_and_plugin(tmp_path):
+    from ddcore.errors import PluginError
+
+    class P:
+        @hookimpl
+        def register_selectors(self, register):
+            register(Crashing())
+
+    pm = testing.make_plugin_manager((P(), "crashy"))
+    with pytest.raises(PluginError) as info:
+        testing.run_tiny(["crashing"], tmp_path / "c", manager=pm)
+    assert "plugin 'crashy'" in str(info.value) and "stage crashing (select) failed: KeyError" in str(info.value)
+    assert isinstance(info.value.__cause__, KeyError)  # the traceback is kept (dd run -v shows it)
+
+
+def test_a_run_with_evaluation_loads_its_dataset_once_and_evaluates_the_set_in_memory(tmp_path, monkeypatch):
+    from ddcore.builtins.data import embedded
+    from ddcore.run import run
+
+    loads = []
+    real_load = embedded.load_digits
+    monkeypatch.setattr(embedded, "load_digits", lambda *a: loads.append(1) or real_load(*a))
+    pm = testing.make_plugin_manager()
+    spec = RunSpec(plugins=["real"], ipc=1, out=str(tmp_path / "e"), device="cpu", dataset="digits?zca=0.1",
+                   options={"eval": {"num_nets": 1, "epochs": 1}})
+    summary = run(spec, pm, quiet=True)
+    assert len(loads) == 1 and summary["eval"]["distilled"]["mean"] >= 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ddcore import testing
-from ddcore.default_plugins.selectors import herding_order
+from ddcore.builtins.selectors import herding_order
 
 
 def test_herding_tracks_the_mean_greedily():

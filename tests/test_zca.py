@@ -7,8 +7,10 @@ import json
 import pytest
 import torch
 
-from ddcore.data.embedded import load_digits
-from ddcore.data.zca import fit_zca, split_zca
+from ddcore.builtins.data.embedded import load_digits
+from ddcore.builtins.data.zca import fit_zca, whiten
+from ddcore.cache import Cache
+from ddcore.realdata import parse_dataset
 from ddcore.errors import ConfigError
 
 
@@ -22,17 +24,29 @@ def test_whitening_decorrelates_and_inverts():
     assert torch.allclose(zca.undo(zca.apply(x)), x, atol=1e-4)
 
 
-def test_dataset_suffix_is_parsed_and_checked():
-    assert split_zca("digits?zca=0.1") == ("digits", 0.1)
-    assert split_zca("imagefolder:/d?size=32&zca=0.1&classes=a,b") == ("imagefolder:/d?size=32&classes=a,b", 0.1)
-    assert split_zca("cifar10:/c") == ("cifar10:/c", None)
+def test_dataset_suffix_is_parsed_and_checked(tmp_path):
+    transforms = {"zca": None}
+    assert parse_dataset("digits?zca=0.1", transforms) == ("digits", None, [("zca", "0.1")])
+    assert parse_dataset("imagefolder:/d?size=32&zca=0.1&classes=a,b", transforms) == ("imagefolder", "/d?size=32&classes=a,b", [("zca", "0.1")])
+    assert parse_dataset("cifar10:/c", transforms) == ("cifar10", "/c", [])
     with pytest.raises(ConfigError, match="must be a number"):
-        split_zca("digits?zca=lots")
+        whiten(load_digits(), "lots", Cache(tmp_path))
 
 
-def test_whitened_data_round_trips_to_pixels():
+def test_the_whitening_is_fitted_once_and_cached(tmp_path, monkeypatch):
+    from ddcore.builtins.data import zca as zca_module
+
+    fits = []
+    real_fit = zca_module.fit_zca
+    monkeypatch.setattr(zca_module, "fit_zca", lambda *a: fits.append(1) or real_fit(*a))
+    first = whiten(load_digits(), "0.1", Cache(tmp_path))
+    second = whiten(load_digits(), "0.1", Cache(tmp_path))
+    assert len(fits) == 1 and torch.equal(first.train_images, second.train_images)
+
+
+def test_whitened_data_round_trips_to_pixels(tmp_path):
     d = load_digits()
-    w = d.whitened(0.1)
+    w = whiten(d, "0.1", Cache(tmp_path))
     assert not torch.allclose(w.train_images, d.train_images)
     assert torch.allclose(w.denormalize(w.train_images[:5]), d.denormalize(d.train_images[:5]), atol=1e-4)
     assert w.describe()["zca_eps"] == 0.1 and w.fingerprint() != d.fingerprint()
@@ -58,9 +72,9 @@ def test_a_run_on_whitened_data_evaluates_and_shows_in_pixel_space(dd, tmp_path)
 
 
 @pytest.mark.parametrize("zca_eps", [None, 0.1])
-def test_normalize_is_the_inverse_of_denormalize(zca_eps):
+def test_normalize_is_the_inverse_of_denormalize(zca_eps, tmp_path):
     """Generators hand back [0, 1] pixels; ``normalize`` puts them into the run's (whitened) space."""
-    data = load_digits() if zca_eps is None else load_digits().whitened(zca_eps)
+    data = load_digits() if zca_eps is None else whiten(load_digits(), str(zca_eps), Cache(tmp_path))
     pixels = data.denormalize(data.train_images[:20])
     assert torch.allclose(data.denormalize(data.normalize(pixels)), pixels, atol=1e-4)
     if zca_eps is None:

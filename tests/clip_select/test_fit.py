@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ddcore.cache import Cache
-from ddcore.data.embedded import load_digits
+from ddcore.builtins.data.embedded import load_digits
 from dd_clip_select.encoder import create_encoder
 from dd_clip_select.fit import FitSettings, fit_clip
 

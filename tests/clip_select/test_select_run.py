@@ -38,7 +38,7 @@ def test_the_kept_images_are_the_ones_the_formulas_choose(tiny_run, tiny_clip):
     pool = DistilledSet.load(out / "stages" / "00-real.safetensors")
     scored = DistilledSet.load(out / "stages" / "01-clip_select.safetensors")
     # recompute everything from the weights file, outside the plugin's code path
-    from ddcore.data.embedded import load_digits
+    from ddcore.builtins.data.embedded import load_digits
 
     data = load_digits()
     enc = create_encoder("dd-test-tiny-clip", str(tiny_clip[0] / "weights.pt"), torch.device("cpu"))

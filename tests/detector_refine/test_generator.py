@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ddcore.cache import Cache
-from ddcore.data.embedded import load_digits
+from ddcore.builtins.data.embedded import load_digits
 from dd_detector_refine.generator import load_tiny
 from dd_detector_refine.tiny_ldm import CACHE_KIND, TinyLdmSettings, TrainedParts, build_parts, cache_spec, train_tiny_ldm
 

@@ -93,7 +93,7 @@ def test_stable_diffusion_folder_end_to_end(tmp_path):
 def test_user_detector_checkpoint_is_used(tmp_path):
     from safetensors.torch import save_file
 
-    from ddcore.nn import build_model
+    from ddcore.models import build_model
 
     net = build_model("convnet-w16", 1, 10, (8, 8))
     save_file(net.state_dict(), str(tmp_path / "det.safetensors"))
@@ -114,7 +114,7 @@ def test_bad_options_stop_before_compute(tmp_path, dd, option, message):
 def test_detector_weights_for_another_architecture_are_refused(tmp_path, dd):
     from safetensors.torch import save_file
 
-    from ddcore.nn import build_model
+    from ddcore.models import build_model
 
     save_file(build_model("convnet-w16", 1, 10, (8, 8)).state_dict(), str(tmp_path / "det.safetensors"))
     proc = dd("run", "--plugins", "detector_refine", "--out", str(tmp_path / "bad"), "--no-eval", "-o", "detector_refine.rounds=0",

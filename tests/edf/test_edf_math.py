@@ -9,7 +9,7 @@ import torch
 from ddcore import MatchingTerms
 from ddcore.context import RunContext
 from ddcore.cache import Cache
-from ddcore.nn import build_model
+from ddcore.models import build_model
 from ddcore.testing import make_plugin_manager
 from dd_edf.cam import default_cam_layer, grad_cam
 from dd_edf.cpd import cpd_weights

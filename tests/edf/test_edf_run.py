@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import dd_toy
 import dd_toy.weights
 import pytest
 import torch
@@ -16,7 +17,7 @@ import dd_edf
 from ddcore import testing
 from ddcore.artifact import DistilledSet
 from ddcore.cache import Cache
-from ddcore.data.embedded import load_digits
+from ddcore.builtins.data.embedded import load_digits
 from dd_edf.experts import ExpertSettings, load_or_train_experts
 from tiny_settings import EDF_TINY as TINY
 
@@ -38,7 +39,7 @@ def run(tmp_path, name, plugins=("edf",), ipc=1, **edf):
     return testing.run_tiny(list(plugins), tmp_path / name, ipc=ipc, options={"edf": {**TINY, **edf}}, manager=MANAGER)
 
 
-MANAGER = testing.make_plugin_manager((dd_edf, "edf"), (dd_toy.weights, "toy_weights"))
+MANAGER = testing.make_plugin_manager((dd_edf, "edf"), dd_toy)
 
 
 def test_edf_run_writes_soft_labels_learned_lr_and_its_options(tmp_path):
@@ -58,7 +59,7 @@ def test_mtt_mode_uses_hard_labels(tmp_path):
 
 def test_distillation_lowers_the_matching_loss_on_fixed_segments(tmp_path):
     """The same seeded unrolls from the same expert epochs match better from the distilled images than from their start."""
-    from ddcore.nn import build_model
+    from ddcore.models import build_model
     from dd_edf.flat import FlatModel
     from dd_edf.matching import unroll
 

@@ -1,7 +1,7 @@
 """Difficulty-guided sampling (DGS) as a ddcore plugin, stage name ``dgs``.
 
-Written against ddcore's public API only (``ddcore`` exports, ``ddcore.classifier``,
-``ddcore.train``, ``ddcore.testing``), as a third party would: a selection stage that keeps IPC
+Written against ddcore's public API only (what ``ddcore`` exports, and ``ddcore.testing`` in its
+tests), as a third party would: a selection stage that keeps IPC
 images per class from any pool so that their difficulty histogram matches the real class's.
 """
 

@@ -23,8 +23,7 @@ class DifficultyGuidedSelector(Selector):
     mode = "select"
 
     def select(self, ctx, pool, data, ipc):
-        from ddcore import real_data_classifier
-        from ddcore import TrainSettings
+        from ddcore import TrainSettings, real_data_classifier
 
         from .difficulty import bounds, choose_clipping, histogram, largest_remainder, log_transform, sample_by_bins
 
