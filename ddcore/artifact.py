@@ -21,7 +21,7 @@ from .atomic import atomic_path
 from .errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .data.base import RealData
+    from .realdata import RealData
 
 FORMAT = "ddcore.distilled/1"
 ARTIFACT_NAME = "distilled.safetensors"

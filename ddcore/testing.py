@@ -1,4 +1,5 @@
-"""Helpers for testing plugins: register plugin objects in-process and run a tiny pipeline.
+"""Helpers for testing plugins: register plugin objects in-process, run a tiny pipeline, and run a
+modifier inside a tiny optimising synthesizer to see what it weighted.
 
 Typical use in a plugin's tests::
 
@@ -14,9 +15,11 @@ Typical use in a plugin's tests::
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from .components import MatchingTerms, PixelGradients, Synthesizer
 from .plugins import PluginManager, get_plugin_manager, set_plugin_manager
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -91,3 +94,75 @@ def assert_artifact(dset: DistilledSet, ipc: int, num_classes: int | None = None
         assert len(counts) == num_classes, f"expected {num_classes} classes, got {len(counts)}"
     assert all(c == ipc for c in counts), f"expected {ipc} images per class, got {counts}"
     assert dset.facts.get("stages"), "the artifact records no stages"
+
+
+@dataclass
+class WeightingTrace:
+    """What a modifier weighted in ``run_modifier``: one entry per iteration of the probe synthesizer.
+
+    ``term_weights[i]`` is the product of every active weighting answer for ``terms[i]`` (ones
+    when none answered); ``weighted_grads[i]`` is ``pixels[i].grad`` after the pixel weighting.
+    """
+
+    terms: list[MatchingTerms] = field(default_factory=list)
+    term_weights: list[Any] = field(default_factory=list)
+    pixels: list[PixelGradients] = field(default_factory=list)
+    weighted_grads: list[Any] = field(default_factory=list)
+    result: DistilledSet | None = None
+
+
+class _Probe(Synthesizer):
+    """A tiny optimising synthesizer: noise pulled towards one real image per class by gradient descent."""
+
+    name = "testing_probe"
+    description = "ddcore.testing's optimising synthesizer for modifier tests"
+    optimizes = True
+
+    def __init__(self, trace: WeightingTrace, iterations: int):
+        self.trace, self.iterations = trace, iterations
+
+    def synthesize(self, ctx, data, per_class):
+        import torch
+
+        from .artifact import DistilledSet
+
+        classes = torch.arange(data.num_classes).repeat_interleave(per_class)
+        targets = torch.stack([data.train_images[data.class_indices(int(c))[0]] for c in classes])
+        images = torch.randn(targets.shape, generator=ctx.generator("probe"))
+        for step in range(self.iterations):
+            x = images.clone().requires_grad_(True)
+            terms = MatchingTerms(numerator=((x - targets) ** 2).flatten(), denominator=(targets ** 2 + 1).flatten(), iteration=step)
+            weights = ctx.weight_matching_terms(terms)
+            loss = (weights * terms.numerator).sum() / (weights * terms.denominator).sum().clamp_min(1e-12)
+            (grad,) = torch.autograd.grad(loss, x)
+            pixels = PixelGradients(grad=grad, images=x.detach(), labels=classes, iteration=step)
+            weighted = ctx.weight_pixel_gradients(pixels)
+            self.trace.terms.append(terms)
+            self.trace.term_weights.append(weights.detach())
+            self.trace.pixels.append(pixels)
+            self.trace.weighted_grads.append(weighted.detach())
+            images = (x - 0.1 * weighted * x.numel()).detach()
+        return DistilledSet.from_real(data, images=images, classes=classes)
+
+
+def run_modifier(plugin: Any, modifier: str, out: str | Path, *, options: dict[str, dict[str, Any]] | None = None,
+                 iterations: int = 3, dataset: str = "digits") -> WeightingTrace:
+    """Run a tiny optimising synthesizer with ``modifier`` active and return what it weighted.
+
+    ``plugin`` is your package (or a ``(plugin, name)`` pair) as for ``make_plugin_manager``;
+    ``modifier`` is the name users type in ``--plugins``; ``options`` the run's options, e.g.
+    ``{"mymod": {"strength": 2}}``. One image per class; ``out`` is the run folder.
+    """
+    from .hookspecs import hookimpl
+
+    trace = WeightingTrace()
+    probe = _Probe(trace, iterations)
+
+    class ProbePlugin:
+        @hookimpl
+        def register_synthesizers(self, register):
+            register(probe)
+
+    manager = make_plugin_manager(plugin, (ProbePlugin(), "ddcore.testing"))
+    trace.result = run_tiny([probe.name, modifier], out, dataset=dataset, options=options, manager=manager)
+    return trace

@@ -44,3 +44,32 @@ def test_the_worked_example_builds_a_plugin_whose_tests_pass(tmp_path):
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "2 passed" in proc.stdout
+
+
+DOCUMENTED = ["DistilledSet", "RealData", "RunContext", "MatchingTerms", "PixelGradients", "StageReport", "Synthesizer",
+              "Scorer", "Selector", "Modifier", "Evaluator", "Options", "DatasetSpec", "DatasetTransform", "ModelSpec", "Cache"]
+
+
+def public_members(cls) -> list[str]:
+    import dataclasses
+
+    own = [k for k in vars(cls) if not k.startswith("_") and not k.startswith("model_")]
+    fields = [f.name for f in dataclasses.fields(cls) if not f.name.startswith("_")] if dataclasses.is_dataclass(cls) else []
+    return list(dict.fromkeys(fields + own))
+
+
+def test_api_reference_names_every_public_member_and_export():
+    import ddcore
+    from ddcore import testing
+
+    text = (DOCS / "api.md").read_text()
+    sections = dict(re.findall(r"^### `(\w+)`\n(.*?)(?=^##)", text + "\n##", flags=re.M | re.S))
+    assert set(DOCUMENTED) <= set(sections), f"api.md lacks {sorted(set(DOCUMENTED) - set(sections))}"
+    for name in DOCUMENTED:
+        missing = [m for m in public_members(getattr(ddcore, name)) if f"`{m}" not in sections[name]]
+        assert not missing, f"api.md's {name} section does not mention {missing}"
+    exports = text.split("## Everything `ddcore` exports", 1)[1]
+    missing = [n for n in ddcore.__all__ if f"`{n}" not in exports]
+    assert not missing, f"api.md does not list the exports {missing}"
+    kit = [n for n in ("make_plugin_manager", "use_plugins", "run_tiny", "assert_artifact", "run_modifier") if hasattr(testing, n)]
+    assert all(f"`{n}`" in exports for n in kit)

@@ -27,3 +27,11 @@ def test_preset_flag_fills_edf_options_and_bad_presets_are_one_sentence(dd):
     assert bad.returncode != 0 and "no EDF preset 'digits-ipc11'" in bad.stderr and "Traceback" not in bad.stderr
     none = dd("run", "--plugins", "real", "--preset", "digits-ipc1", "--dry-run")
     assert none.returncode != 0 and "no stage in this run takes presets" in none.stderr
+
+
+def test_a_paper_preset_also_sets_the_evaluation_network_unless_the_user_does(dd):
+    args = ("run", "--plugins", "edf", "--ipc", "1", "--preset", "cifar10-ipc1", "--dataset", "digits", "--dry-run")
+    plan = json.loads(dd(*args, check=True).stdout)
+    assert plan["options"]["edf"]["expert_model"] == "convnet-d5" and plan["options"]["eval"]["model"] == "convnet-d5"
+    mine = json.loads(dd(*args, "-o", "eval.model=convnet", check=True).stdout)
+    assert mine["options"]["eval"]["model"] == "convnet"

@@ -25,9 +25,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import DistilledSet
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import DistilledSet, RealData, RunContext
 
     from .encoder import ClipEncoder
     from .options import ClipSelectOptions

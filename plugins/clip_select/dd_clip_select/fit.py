@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import Cache
-    from ddcore import RealData
+    from ddcore import Cache, RealData
 
 CACHE_KIND = "clip_select-fitted"
 CODE_VERSION = 1
@@ -81,8 +80,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     import open_clip
     from safetensors.torch import save_file
 
-    from ddcore import derive_seed
-    from ddcore import progress_bar
+    from ddcore import derive_seed, progress_bar
 
     name = f"ddcore-fit-{abs(hash(json.dumps(s.model_cfg(), sort_keys=True))) % 10**8}"
     (folder / f"{name}.json").write_text(json.dumps(s.model_cfg()))

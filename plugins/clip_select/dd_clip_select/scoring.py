@@ -20,9 +20,7 @@ from .components import COLUMNS, STAGE
 from .scores import minmax, prototype_separability, relevance, separability
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import DistilledSet
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import DistilledSet, RealData, RunContext
 
 
 

@@ -22,9 +22,7 @@ from .sampling import facility_location, kcenter, mmr, stage_one
 from .components import STAGE
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import DistilledSet
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import DistilledSet, RealData, RunContext
 
     from .options import ClipSelectOptions
 

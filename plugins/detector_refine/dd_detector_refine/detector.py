@@ -19,8 +19,7 @@ from torch import nn
 from ddcore import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import RealData, RunContext
 
     from .options import DetectorRefineOptions
 
@@ -49,9 +48,7 @@ class Detector:
 
 def load_detector(ctx: RunContext, data: RealData, opts: DetectorRefineOptions) -> Detector:
     """The user's checkpoint when given, else the cached classifier trained on ``data``."""
-    from ddcore import real_data_classifier
-    from ddcore import build_model
-    from ddcore import TrainSettings
+    from ddcore import TrainSettings, build_model, real_data_classifier
 
     if opts.detector_weights:
         net = build_model(opts.detector_model, data.image_shape[0], data.num_classes, data.image_shape[1:])

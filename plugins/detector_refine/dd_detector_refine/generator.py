@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from ddcore import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import RealData, RunContext
 
     from .options import DetectorRefineOptions
 

@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from ddcore import ModelName
-from ddcore import Options
+from ddcore import ModelName, Options
 
 
 class DetectorRefineOptions(Options):

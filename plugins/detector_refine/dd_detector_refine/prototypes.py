@@ -15,8 +15,7 @@ import torch
 from ddcore import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import RealData, RunContext
 
     from .generator import DiffusionGenerator
 

@@ -22,9 +22,7 @@ from .anomaly import anomaly_columns, label_confidence
 from .selection import choose_candidate, dissimilarity
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import DistilledSet
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import DistilledSet, RealData, RunContext
 
 
 @dataclass

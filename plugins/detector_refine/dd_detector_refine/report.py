@@ -17,8 +17,7 @@ STAGE = "detector_refine"
 
 
 def build_report(run_dir: str | Path, pm=None) -> dict:
-    from ddcore import save_before_after
-    from ddcore import stage_sets
+    from ddcore import save_before_after, stage_sets
 
     run_dir = Path(run_dir).expanduser()
     before, after, dataset = stage_sets(run_dir, STAGE, "selector", "run it with --plugins ...,detector_refine", pm)

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import DistilledSet
-    from ddcore import RunContext
-    from ddcore import RealData
+    from ddcore import DistilledSet, RealData, RunContext
 
 
 def generate(ctx: RunContext, generator, latents: torch.Tensor, classes: torch.Tensor, seeds: list[int], opts,
@@ -30,8 +28,7 @@ def generate(ctx: RunContext, generator, latents: torch.Tensor, classes: torch.T
 
 def synthesize_from_prototypes(ctx: RunContext, data: RealData, per_class: int) -> DistilledSet:
     """``per_class`` images per class, one per prototype."""
-    from ddcore import DistilledSet
-    from ddcore import derive_seed
+    from ddcore import DistilledSet, derive_seed
 
     from .generator import load_generator
     from .prototypes import class_prototypes, prototype_spec

@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddcore import Cache
-    from ddcore import RealData
+    from ddcore import Cache, RealData
 
 CODE_VERSION = 2  # bump when training changes in a way the cache key cannot see (2: VAE sampling seeded)
 CACHE_KIND = "detector_refine-generator"
@@ -137,8 +136,7 @@ class TrainedParts:
 
 def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, partial: Path,
            log: Callable[[str], None], quiet: bool) -> TrainedParts:
-    from ddcore import derive_seed
-    from ddcore import progress_bar
+    from ddcore import derive_seed, progress_bar
 
     c, h, w = data.image_shape
     torch.manual_seed(derive_seed(seed, "tiny-ldm-init"))

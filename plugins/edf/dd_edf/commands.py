@@ -24,11 +24,7 @@ def edf_group():
 @click.option("--download", is_flag=True, help="Allow the dataset to download (cifar10/100).")
 def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, seed, device, cache_dir, download):
     """Train (or find in the cache) expert trajectories; interrupted training resumes per expert."""
-    from ddcore import Cache
-    from ddcore import pick_device
-    from ddcore import check_model_name
-    from ddcore import open_dataset
-    from ddcore import get_plugin_manager
+    from ddcore import Cache, check_model_name, get_plugin_manager, open_dataset, pick_device
 
     from .experts import ExpertSettings, load_or_train_experts
 

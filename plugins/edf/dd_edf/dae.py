@@ -25,8 +25,7 @@ _LOADED: dict[tuple, tuple] = {}
 
 def cam_network(ctx, opts):
     """The CAM network, trained on the run's real data and cached; and the layer to explain."""
-    from ddcore import real_data_classifier
-    from ddcore import TrainSettings
+    from ddcore import TrainSettings, real_data_classifier
 
     data = ctx.data
     key = (str(ctx.cache.root), data.fingerprint(), opts.cam_model, opts.cam_epochs, opts.cam_layer, ctx.seed, str(ctx.device))

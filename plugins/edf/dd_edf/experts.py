@@ -9,15 +9,13 @@ uses sharpness-aware minimisation as the DATM/EDF buffers do (plain SAM, not GSA
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import asdict, dataclass
 
 import torch
 
-from ddcore import dsa
-from ddcore import derive_seed
-from ddcore import architecture_fingerprint, build_model
-from ddcore import progress_bar
-from ddcore import classification_loss
+from ddcore import architecture_fingerprint, build_model, classification_loss, derive_seed, dsa, progress_bar
 
 from .flat import flatten_parameters
 
@@ -87,7 +85,7 @@ def experts_spec(data, settings: ExpertSettings, seed: int) -> dict:
 
 
 def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed: int, device: torch.device,
-                          log=print, quiet: bool = False) -> list[torch.Tensor]:
+                          log=logging.getLogger("ddcore.edf").info, quiet: bool = False) -> list[torch.Tensor]:
     """``num`` trajectories, trained (and cached one by one) where the cache lacks them."""
     out = []
     trained = 0

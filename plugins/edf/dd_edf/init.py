@@ -9,6 +9,8 @@ correctly (all experts' mean when none does).
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from .flat import FlatModel
@@ -25,7 +27,7 @@ def final_logits(fmodel: FlatModel, trajectories: list[torch.Tensor], images: to
 
 
 def initial_set(data, per_class: int, fmodel: FlatModel, trajectories: list[torch.Tensor], how: str,
-                generator: torch.Generator, device, log=print) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                generator: torch.Generator, device, log=logging.getLogger("ddcore.edf").info) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(real indices, images, classes, label logits) for ``per_class`` images of every class."""
     chosen, fallbacks = [], 0
     for c in range(data.num_classes):

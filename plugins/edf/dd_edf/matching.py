@@ -21,10 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ddcore import DistilledSet, MatchingTerms, PixelGradients, PluginError
-from ddcore import dsa
-from ddcore import build_model
-from ddcore import soft_cross_entropy
+from ddcore import DistilledSet, MatchingTerms, PixelGradients, PluginError, build_model, dsa, soft_cross_entropy
 
 from .experts import ExpertSettings, load_or_train_experts
 from .flat import FlatModel

@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ddcore import ModelName
-from ddcore import Options
+from ddcore import ModelName, Options
 
 
 def preset_names() -> list[str]:
@@ -24,7 +23,8 @@ def preset_names() -> list[str]:
 
 
 def read_preset(name: str) -> dict[str, Any]:
-    """The preset's table: ``description``, ``dataset``, ``ipc`` and ``[edf]`` option values."""
+    """The preset's table: ``description``, ``dataset``, ``ipc``, ``[edf]`` option values and the
+    ``[eval]`` options it implies."""
     path = resources.files("dd_edf.presets") / f"{name}.toml"
     if not path.is_file():
         import difflib
@@ -89,6 +89,11 @@ class EdfOptions(Options):
                 f"expert_train_epochs ({self.expert_train_epochs}) must be ≥ max_start_epoch + expert_epochs "
                 f"({self.max_start_epoch + self.expert_epochs})")
         return self
+
+    def implied_options(self) -> dict[str, dict[str, Any]]:
+        """A preset's ``[eval]`` table (e.g. the ConvNet-D5 it distils with) becomes the run's eval
+        defaults; ``-o eval.key=value`` still wins."""
+        return {"eval": read_preset(self.preset).get("eval", {})} if self.preset else {}
 
     @property
     def soft_labels(self) -> bool:
