@@ -44,6 +44,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def register_synthesizers(register: Callable[[Synthesizer], None]) -> None:
     """Register synthesis components: ``register(MySynthesizer())``.
 
+    Called once per plugin, when the registry is first needed.
+
     A synthesizer is the first stage of a run and produces the pool (``pool_factor * ipc``
     images per class when a selection stage follows, else ``ipc``).
     """
@@ -52,6 +54,8 @@ def register_synthesizers(register: Callable[[Synthesizer], None]) -> None:
 @hookspec
 def register_scorers(register: Callable[[Scorer], None]) -> None:
     """Register candidate-scoring components: ``register(MyScorer())``.
+
+    Called once per plugin, when the registry is first needed.
 
     A scorer adds named per-image columns to a pool; selectors call scorers through
     ``ctx.score(name, pool, data)`` and a scorer named in ``--plugins`` runs as its own stage.
@@ -62,6 +66,8 @@ def register_scorers(register: Callable[[Scorer], None]) -> None:
 def register_selectors(register: Callable[[Selector], None]) -> None:
     """Register selection or refinement components: ``register(MySelector())``.
 
+    Called once per plugin, when the registry is first needed.
+
     ``mode="select"`` keeps ``ipc`` images per class from the pool; ``mode="refine"`` replaces
     images and keeps the pool's size.
     """
@@ -70,6 +76,8 @@ def register_selectors(register: Callable[[Selector], None]) -> None:
 @hookspec
 def register_modifiers(register: Callable[[Modifier], None]) -> None:
     """Register loss-weighting modifiers: ``register(MyModifier())``.
+
+    Called once per plugin, when the registry is first needed.
 
     A modifier is an object with a ``name`` (what users type in ``--plugins``) whose methods
     implement the call hooks ``weight_matching_terms`` / ``weight_pixel_gradients`` (decorated
@@ -80,6 +88,8 @@ def register_modifiers(register: Callable[[Modifier], None]) -> None:
 @hookspec
 def register_options(register: Callable[[str, type[BaseModel]], None]) -> None:
     """Declare a typed options model for a stage or modifier name: ``register("edf", EdfOptions)``.
+
+    Called once per plugin, when the registry is first needed.
 
     The model is a ``ddcore.Options`` subclass whose fields all have a default and a
     description (a field without either is refused with the plugin's name). Users set fields with
@@ -95,6 +105,8 @@ def register_options(register: Callable[[str, type[BaseModel]], None]) -> None:
 def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     """Register datasets: ``register(DatasetSpec(name=..., load=..., help=...))``.
 
+    Called once per plugin, when the registry is first needed.
+
     Users select one with ``--dataset NAME`` or ``NAME:ARGUMENT`` (the text after the first
     colon, for example a folder, is passed to ``spec.load``).
     """
@@ -104,6 +116,8 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
 def register_dataset_transforms(register: Callable[[DatasetTransform], None]) -> None:
     """Register transforms of any dataset: ``register(DatasetTransform(name="zca", apply=..., help=...))``.
 
+    Called once per plugin, when the registry is first needed.
+
     Users request one with a ``?name=VALUE`` suffix on ``--dataset`` (``digits?zca=0.1``); the
     core loads the dataset, then calls ``apply(data, value, cache)`` once per run.
     """
@@ -112,6 +126,8 @@ def register_dataset_transforms(register: Callable[[DatasetTransform], None]) ->
 @hookspec
 def register_models(register: Callable[[ModelSpec], None]) -> None:
     """Register network architectures: ``register(ModelSpec(name="convnet", build=..., help=...))``.
+
+    Called once per plugin, when the registry is first needed.
 
     A spec owns a family of names: ``NAME`` itself, ``NAME-...`` and ``NAME:...``
     (``convnet-d4-w64``, ``timm:resnet18``); ``check`` validates a full name before any compute,
@@ -123,6 +139,8 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
 @hookspec
 def register_evaluators(register: Callable[[Evaluator], None]) -> None:
     """Register evaluation protocols: ``register(MyEvaluator())``.
+
+    Called once per plugin, when the registry is first needed.
 
     ``dd run --evaluator NAME`` / ``dd eval --evaluator NAME`` pick one (default
     ``fresh_nets``, K networks trained from scratch); its ``options`` model is the ``eval.*``

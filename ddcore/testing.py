@@ -82,7 +82,7 @@ def run_tiny(
         dataset=dataset, ipc=ipc, plugins=list(plugins), pool_factor=pool_factor, seed=seed, device="cpu",
         out=str(out), options=options or {}, evaluate=False,
     )
-    run(spec, manager or get_plugin_manager(), resume=resume, overwrite=True, quiet=True)
+    run(spec, manager or get_plugin_manager(), resume=resume, quiet=True)
     return DistilledSet.load(out)
 
 

@@ -123,3 +123,11 @@ def test_the_new_plugin_skeleton_uses_only_the_public_api():
 def test_everything_ddcore_exports_resolves():
     for name in ddcore.__all__:
         assert getattr(ddcore, name) is not None, name
+
+
+def test_the_core_stays_under_two_thousand_code_lines():
+    sys.path.insert(0, str(ROOT / "tools"))
+    from core_lines import count
+
+    code, _, rows = count()
+    assert code <= 2000, f"the core has {code} code lines: " + ", ".join(f"{n} {c}" for n, c, _ in rows)

@@ -14,6 +14,7 @@ def test_there_are_hooks_for_every_family():
     assert set(SPECS) == {
         "register_synthesizers", "register_scorers", "register_selectors", "register_options",
         "register_datasets", "register_commands", "weight_matching_terms", "weight_pixel_gradients",
+        "register_modifiers", "register_dataset_transforms", "register_models", "register_evaluators", "report_stage",
     }
 
 

@@ -26,7 +26,7 @@ def test_report_shows_images_stages_evaluation_curves_and_manifest(tmp_path, dd)
     text = page.read_text()
     parser = _Images()
     parser.feed(text)
-    assert len(parser.sources) >= 4  # distilled images, the pool, the kept images, the toy's curves
+    assert len(parser.sources) >= 3  # distilled images, the kept images, the toy's curves (its section is its own)
     for src in parser.sources:
         assert (page.parent / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", src
     assert any("curves-00-toy" in s for s in parser.sources)
@@ -34,6 +34,7 @@ def test_report_shows_images_stages_evaluation_curves_and_manifest(tmp_path, dd)
     for row in ("distilled", "random"):
         assert f"{e[row]['mean']:.2f} ± {e[row]['std']:.2f}" in text
     assert "kept 20 of 60 images" in text and "0. toy (synthesizer)" in text and "1. random (select)" in text
+    assert "toy made 60 images." in text  # the toy plugin's report_stage section
     assert "&quot;ddcore_version&quot;" in text  # the manifest
 
 

@@ -85,7 +85,7 @@ def test_stable_diffusion_folder_end_to_end(tmp_path):
     from sd_folder import make_tiny_sd_folder
 
     folder = make_tiny_sd_folder(tmp_path)
-    d = run(tmp_path / "sd", generator=str(folder), resolution=16, prompt="a photo of {name}")
+    d = run(tmp_path / "run", generator=str(folder), resolution=16, prompt="a photo of {name}")
     testing.assert_artifact(d, ipc=2, num_classes=10)
     assert d.facts["detector_refine"]["generator"] == f"Stable Diffusion img2img from {folder}"
 

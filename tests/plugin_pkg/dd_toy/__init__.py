@@ -1,5 +1,6 @@
 """Test plugin ``toy``: proves the entry-point path, checkpoint/resume, the call hooks, a modifier
-from the same package (``toy_weights``, ``weights.py``) and a report section.
+from the same package (``toy_weights``, ``weights.py``), a report section, and a model family,
+an evaluator and a dataset transform (``extras.py``): every hook a plugin can implement.
 
 ``toy`` synthesises by gradient descent: noise images per class pulled towards random real
 images of their class, with a random perturbation each step (so resuming must restore the
@@ -13,7 +14,7 @@ import time
 
 from pydantic import Field
 
-from ddcore import MatchingTerms, Options, PixelGradients, Synthesizer, hookimpl
+from ddcore import DatasetTransform, MatchingTerms, ModelSpec, Options, PixelGradients, Synthesizer, hookimpl
 
 
 class ToyOptions(Options):
@@ -78,6 +79,27 @@ def register_options(register):
 
     register("toy", ToyOptions)
     register("toy_weights", ToyWeightOptions)
+
+
+@hookimpl
+def register_models(register):
+    from .extras import build_toymlp, check_toymlp
+
+    register(ModelSpec("toymlp", build_toymlp, "toymlp[-hN] (a one-hidden-layer MLP of the toy plugin)", check=check_toymlp))
+
+
+@hookimpl
+def register_evaluators(register):
+    from .extras import NearestMean
+
+    register(NearestMean())
+
+
+@hookimpl
+def register_dataset_transforms(register):
+    from .extras import negate
+
+    register(DatasetTransform("toy_negate", negate, "?toy_negate=1 — every image times −1 (the toy plugin)"))
 
 
 @hookimpl
