@@ -92,7 +92,7 @@ class DistilledSet:
 
     @classmethod
     def from_real(cls, data: RealData, images: torch.Tensor, classes: torch.Tensor, **kwargs: Any) -> DistilledSet:
-        """A set in ``data``'s classes and normalisation (what a synthesiser returns)."""
+        """A set in ``data``'s classes and normalisation (what a synthesizer returns)."""
         return cls(
             images=images,
             classes=classes.long(),

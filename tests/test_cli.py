@@ -113,3 +113,16 @@ def test_existing_run_folder_is_not_overwritten_silently(dd, tmp_path):
     proc = dd("run", "--ipc", "1", "--no-eval", "--out", str(out), "-q")
     assert proc.returncode != 0 and "--overwrite" in proc.stderr
     dd("run", "--ipc", "1", "--no-eval", "--out", str(out), "-q", "--overwrite", check=True)
+
+
+def test_a_run_logs_to_stderr_and_log_txt_and_keeps_stdout_for_data(dd, tmp_path):
+    out = tmp_path / "logged"
+    args = ("run", "--plugins", "real", "--ipc", "1", "-o", "eval.num_nets=1", "-o", "eval.epochs=1", "--baseline", "none")
+    proc = dd(*args, "--out", str(out), check=True)
+    assert proc.stdout == "" and "[eval] distilled" in proc.stderr and "[real] stage 0" in proc.stderr
+    log = (out / "log.txt").read_text()
+    assert "[eval] evaluating" in log and "[eval] distilled" in log  # evaluation is in the run's log too
+    assert "random" not in json.loads((out / "eval.json").read_text())  # --baseline none: no baseline trained
+    quiet = dd(*args, "-q", "--out", str(tmp_path / "quiet"), check=True)
+    assert quiet.stdout == "" and quiet.stderr == ""
+    assert "[eval] distilled" in (tmp_path / "quiet" / "log.txt").read_text()

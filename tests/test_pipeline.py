@@ -60,7 +60,7 @@ def test_two_selection_stages_shrink_geometrically(pm):
     assert [s.per_class for s in p.stages] == [8, 4, 2]
 
 
-def test_without_selection_the_synthesiser_makes_ipc(pm):
+def test_without_selection_the_synthesizer_makes_ipc(pm):
     assert plan(pm, ["toy"], ipc=3).stages[0].per_class == 3
 
 
@@ -76,12 +76,12 @@ def test_unknown_plugin_names_the_known_ones(pm):
     assert "'rael'" in msg and "did you mean 'real'" in msg and "herding" in msg and "toy" in msg
 
 
-def test_synthesiser_after_a_pool_is_rejected_with_the_fix(pm):
+def test_synthesizer_after_a_pool_is_rejected_with_the_fix(pm):
     with pytest.raises(ConfigError, match=r"put 'toy' first \(--plugins toy,random\)"):
         plan(pm, ["random", "toy"])
 
 
-def test_modifier_needs_an_optimising_synthesiser(pm):
+def test_modifier_needs_an_optimising_synthesizer(pm):
     with pytest.raises(ConfigError, match="does not optimise"):
         plan(pm, ["real", "toy_weights"])
     p = plan(pm, ["toy", "toy_weights"])

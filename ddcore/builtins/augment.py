@@ -1,6 +1,6 @@
 """Differentiable Siamese Augmentation (DSA; Zhao & Bilen, ICML 2021), written from the paper.
 
-Every transform is differentiable with respect to the images, so synthesisers can augment
+Every transform is differentiable with respect to the images, so synthesizers can augment
 inside an unrolled optimisation and the evaluation protocol uses the same augmentation.
 Parameters are drawn per image from an explicit ``torch.Generator``: two calls with generators
 in the same state apply identical transforms (the "siamese" property), and resumed runs repeat

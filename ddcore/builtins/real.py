@@ -1,6 +1,6 @@
-"""Built-in synthesiser ``real``: random real training images, the floor every method must beat.
+"""Built-in synthesizer ``real``: random real training images, the floor every method must beat.
 
-It is also the pool a selection stage works on when no synthesiser is named in ``--plugins``.
+It is also the pool a selection stage works on when no synthesizer is named in ``--plugins``.
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ A ddcore plugin, stage name `{name}`: a selection stage that keeps IPC images pe
 |---|---|---|
 | `order` | `first` | which images to keep: first (pool order) or random |
 
-See ddcore's docs/writing-plugins.md for synthesisers, scorers, modifiers, commands and datasets.
+See ddcore's docs/writing-plugins.md for synthesizers, scorers, modifiers, commands and datasets.
 '''
 
 

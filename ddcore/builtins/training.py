@@ -44,12 +44,11 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor, temperature
 def train_classifier(
     net: nn.Module, images: torch.Tensor, targets: torch.Tensor, settings: TrainSettings,
     generator: torch.Generator, device: torch.device,
-    progress: Callable | None = None, on_epoch: Callable[[int, nn.Module], None] | None = None,
+    progress: Callable | None = None,
 ) -> nn.Module:
     """SGD with momentum for ``settings.epochs`` epochs; returns ``net`` (trained in place).
 
     ``generator`` (CPU) drives shuffling and augmentation, so equal seeds give equal runs.
-    ``on_epoch(epoch, net)`` runs after every epoch (expert trajectories save parameters there).
     """
     net.to(device).train()
     x_all, y_all = images.to(device), targets.to(device)
@@ -67,8 +66,6 @@ def train_classifier(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        if on_epoch is not None:
-            on_epoch(epoch, net)
     return net.eval()
 
 

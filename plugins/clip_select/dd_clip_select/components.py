@@ -1,7 +1,7 @@
 """The two components registered under ``clip_select``; torch-free so plugin loading stays instant.
 
 The scorer adds CLIP's score columns to whatever pool it receives; the selector then keeps IPC
-images per class. With no synthesiser before it, the core's ``real`` synthesiser makes the pool
+images per class. With no synthesizer before it, the core's ``real`` synthesizer makes the pool
 (coreset selection from real images).
 """
 

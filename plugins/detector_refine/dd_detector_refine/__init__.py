@@ -2,11 +2,11 @@
 
 Registers, all under ``detector_refine`` (thin classes in ``components.py``):
 
-* a synthesiser: D4M-style img2img from k-means latent prototypes (``synthesis.py``), used when
+* a synthesizer: D4M-style img2img from k-means latent prototypes (``synthesis.py``), used when
   ``detector_refine`` comes first in ``--plugins``;
 * a scorer: the detector's anomaly columns (``anomaly.py``);
 * a refinement selector: K candidates per anomalous image, chosen by confidence and
-  dissimilarity (``refine.py``), usable after any synthesiser;
+  dissimilarity (``refine.py``), usable after any synthesizer;
 * options (``options.py``) and the ``dd detector_refine`` commands (``commands.py``).
 
 Heavy libraries (diffusers, scikit-learn) are imported inside the components.

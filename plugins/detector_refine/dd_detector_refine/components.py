@@ -1,7 +1,7 @@
 """The three components registered under ``detector_refine``; torch-free so plugin loading stays instant.
 
 Each delegates to the module that does the work. Which of them runs follows the core's rule:
-the synthesiser only when ``detector_refine`` comes first in ``--plugins``; the scorer and the
+the synthesizer only when ``detector_refine`` comes first in ``--plugins``; the scorer and the
 refinement every time.
 """
 

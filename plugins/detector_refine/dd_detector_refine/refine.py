@@ -7,8 +7,8 @@ picks one and the accepted image joins the class's qualified set Q_c, so later r
 pushed away from it too. After R rounds an image with no valid candidate falls back to its most
 confident candidate when that beats the image (``fallback=most_confident``) or stays.
 
-The prototype of an image our synthesiser made is its k-means centroid (cached); after any
-other synthesiser (EDF, real images) it is the image's own latent.
+The prototype of an image our synthesizer made is its k-means centroid (cached); after any
+other synthesizer (EDF, real images) it is the image's own latent.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """EDF: trajectory matching (MTT/DATM) with Common Pattern Dropout and Discriminative Area Enhancement.
 
-Registers the synthesiser ``edf`` (the matching engine, ``matching.py``), its options and
+Registers the synthesizer ``edf`` (the matching engine, ``matching.py``), its options and
 presets (``options.py``), the ``dd edf`` commands (``commands.py``), and implements ddcore's two
 loss-weighting hooks: CPD as ``weight_matching_terms`` and DAE as ``weight_pixel_gradients``.
-They run only in runs that name ``edf`` and only inside an optimising synthesiser, so
+They run only in runs that name ``edf`` and only inside an optimising synthesizer, so
 ``-o edf.cpd_ratio=0 -o edf.dae=false`` is exactly DATM.
 """
 

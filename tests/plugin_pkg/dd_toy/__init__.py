@@ -26,7 +26,7 @@ class ToyOptions(Options):
 
 class ToySynthesizer(Synthesizer):
     name = "toy"
-    description = "noise pulled towards real images by gradient descent (a test synthesiser)"
+    description = "noise pulled towards real images by gradient descent (a test synthesizer)"
     optimizes = True
 
     def synthesize(self, ctx, data, per_class):
