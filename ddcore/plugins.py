@@ -177,9 +177,9 @@ class PluginManager:
         self._registry = None
         return True
 
-    def _unregister(self, name: str) -> None:
+    def _unregister(self, name: str, modifiers_only: bool = False) -> None:
         """Take a plugin and every modifier object it registered out of pluggy."""
-        for pluggy_name in [name, *self.owned.pop(name, [])]:
+        for pluggy_name in [*([] if modifiers_only else [name]), *self.owned.pop(name, [])]:
             plugin = self.pm.get_plugin(pluggy_name)
             if plugin is not None:
                 self.pm.unregister(plugin)
@@ -216,6 +216,8 @@ class PluginManager:
     def registry(self) -> Registry:
         if self._registry is None:
             self._registry = Registry()
+            for name in list(self.owned):  # a rebuild registers the modifier objects afresh
+                self._unregister(name, modifiers_only=True)
             for name in list(self.records):
                 if self.records[name].error is None:
                     self._register_plugin(name)
@@ -230,7 +232,7 @@ class PluginManager:
                     staged.append((table, *_entry(table, what, args, name)))
                 self.subset_caller(hook_name, [name])(register=register)
             self._check_names(name, staged)
-            modifiers = self._register_modifiers(name, [v for t, _, v in staged if t == "modifier"])
+            self._register_modifiers(name, [v for t, _, v in staged if t == "modifier"])
         except Exception as exc:
             self._unregister(name)
             why = exc.detail if isinstance(exc, PluginError) else str(exc) if isinstance(exc, DDError) else f"{type(exc).__name__}: {exc}"
@@ -241,7 +243,6 @@ class PluginManager:
             getattr(self._registry, table)[key] = Registered(value, name)
             if table in COMPONENT_KINDS:
                 record.components.setdefault(table, {})[key] = getattr(value, "description", "")
-        self.owned[name] = modifiers
 
     def _check_names(self, plugin: str, staged: list[tuple[str, str, Any]]) -> None:
         seen: set[tuple[str, str]] = set()
@@ -254,16 +255,15 @@ class PluginManager:
                 raise PluginError(plugin, f"registers {table} {key!r} twice")
             seen.add((table, key))
 
-    def _register_modifiers(self, plugin: str, modifiers: list[Any]) -> list[str]:
-        names = []
+    def _register_modifiers(self, plugin: str, modifiers: list[Any]) -> None:
+        """Each modifier object joins pluggy as ``plugin:name``, owned by ``plugin`` (unregistered with it)."""
         for mod in modifiers:
             pluggy_name = f"{plugin}:{mod.name}"
             self.pm.register(mod, name=pluggy_name)
-            names.append(pluggy_name)
+            self.owned.setdefault(plugin, []).append(pluggy_name)
             unknown = self._unknown_hooks(mod)
             if unknown:
                 raise PluginError(plugin, f"modifier {mod.name!r} implements hooks that do not exist: {', '.join(unknown)}")
-        return names
 
     # --- calls ----------------------------------------------------------------------------
 

@@ -264,3 +264,25 @@ def test_a_plugin_can_register_a_dataset_and_runs_use_it(tmp_path):
     dset = testing.run_tiny(["real"], tmp_path / "r", dataset="blobs:3", ipc=2, manager=pm)
     testing.assert_artifact(dset, ipc=2, num_classes=4)
     assert dset.facts["dataset"] == "blobs:3" and dset.images.shape[1:] == (3, 4, 4)
+
+
+def test_the_registry_rebuilds_after_a_later_plugin_joins():
+    """Modifier objects join pluggy when the registry is built; adding a plugin later rebuilds it cleanly."""
+    import dd_toy
+
+    from ddcore import Selector, testing
+
+    pm = testing.make_plugin_manager(dd_toy)
+    assert "toy_weights" in pm.registry.modifier
+
+    class Late:
+        @hookimpl
+        def register_selectors(self, register):
+            class KeepNone(Selector):
+                name = "late"
+
+            register(KeepNone())
+
+    assert pm.add(Late(), name="late")
+    assert "late" in pm.registry.selector and "toy_weights" in pm.registry.modifier
+    assert pm.records["dd_toy"].error is None

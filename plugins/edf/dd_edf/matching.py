@@ -5,8 +5,8 @@ One outer iteration (MTT eq. 1–3 with DATM's additions):
 1. draw a start epoch s (DATM: uniform on [T_min, UB(it)), UB growing linearly from T_cur to
    T_max by iteration E_exp; MTT: uniform on [T_min, T_max)) and an expert;
 2. from θ̂_0 = θ*_s take N SGD steps on DSA-augmented synthetic minibatches,
-   θ̂_{n+1} = θ̂_n − α ∇ CE(f(DSA(X_B); θ̂_n), Y_B), keeping the graph (soft CE against
-   softmax(Y) for DATM, hard labels for MTT);
+   θ̂_{n+1} = θ̂_n − α ∇ CE(f(DSA(X_B); θ̂_n), Y_B) (soft CE against softmax(Y) for DATM, hard
+   labels for MTT), differentiably: the whole graph, or in constant memory (``unroll.py``);
 3. per-parameter terms e_i = (θ̂_N − θ*_{s+M})², d_i = (θ*_s − θ*_{s+M})²; the loss is
    Σ w e / Σ w d with w from every active plugin's ``weight_matching_terms`` (CPD here);
 4. backward to X, α and Y; X's gradient goes through every ``weight_pixel_gradients`` (DAE);
@@ -19,14 +19,14 @@ import math
 import time
 
 import torch
-import torch.nn.functional as F
 
-from ddcore import DistilledSet, MatchingTerms, PixelGradients, PluginError, build_model, dsa, soft_cross_entropy
+from ddcore import DistilledSet, MatchingTerms, PixelGradients, PluginError, build_model
 
 from .experts import ExpertSettings, load_or_train_experts
 from .flat import FlatModel
 from .init import initial_set
 from .learnables import Learnables
+from .unroll import choose_mode, device_bytes, step_graph_bytes, unroll
 
 STAGE = "edf"
 
@@ -41,22 +41,13 @@ def start_epoch_bounds(opts, iteration: int) -> tuple[int, int]:
     return opts.min_start_epoch, max(opts.min_start_epoch + 1, upper)
 
 
-def unroll(fmodel: FlatModel, start: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, step_size: torch.Tensor,
-           steps: int, batch: int, generator: torch.Generator, soft: bool) -> torch.Tensor:
-    """θ̂_N after ``steps`` differentiable SGD steps from ``start``."""
-    theta = start
-    order = torch.randperm(len(images), generator=generator)
-    pos = 0
-    for _ in range(steps):
-        if pos >= len(order):
-            order, pos = torch.randperm(len(images), generator=generator), 0
-        idx = order[pos:pos + batch].to(images.device)
-        pos += batch
-        out = fmodel(dsa(images[idx], generator), theta)
-        ce = soft_cross_entropy(out, labels[idx]) if soft else F.cross_entropy(out, labels[idx])
-        (grad,) = torch.autograd.grad(ce, theta, create_graph=True)
-        theta = theta - step_size * grad
-    return theta
+def unroll_mode(opts, fmodel, theta, x, y, step_size, batch: int, soft: bool, device, log) -> str:
+    """``edf.unroll``, with ``auto`` resolved by measuring one step's graph against the device's memory."""
+    if opts.unroll != "auto":
+        return opts.unroll
+    mode, why = choose_mode(step_graph_bytes(fmodel, theta, x, y, step_size, batch, soft), opts.syn_steps, device_bytes(device))
+    log(why)
+    return mode
 
 
 def distill(ctx, data, per_class: int) -> DistilledSet:
@@ -87,7 +78,8 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
 
     g_start, g_batch = ctx.generator("start-epoch"), ctx.generator("unroll")
     batch = opts.batch_syn or len(x)
-    ctx.log(f"{opts.method} matching: {len(x)} images, {opts.iterations} iterations × {opts.syn_steps} steps, "
+    mode = unroll_mode(opts, fmodel, trajectories[0][0].to(device), x, y, step_size, batch, soft, device, ctx.log)
+    ctx.log(f"{opts.method} matching: {len(x)} images, {opts.iterations} iterations × {opts.syn_steps} steps ({mode} unroll), "
             f"P = {fmodel.num_parameters} parameters, CPD ρ = {opts.cpd_ratio}, DAE {'on' if opts.dae else 'off'}")
     bar = ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="edf")
     for it in bar:
@@ -98,7 +90,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         traj = trajectories[e]
         theta_s, theta_t = traj[s].to(device), traj[s + opts.expert_epochs].to(device)
         student = theta_s.clone().requires_grad_(True)
-        theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, g_batch, soft)
+        theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, g_batch, soft, mode)
         terms = MatchingTerms(numerator=(theta_n - theta_t) ** 2, denominator=(theta_s - theta_t) ** 2, iteration=it,
                               info={"start_epoch": s, "expert": e})
         loss = ctx.matching_loss(terms)
@@ -131,5 +123,5 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         soft_labels=y.detach().cpu().float() if soft else None, lr=float(step_size.detach()),
         columns={"init_real_index": real_index},
         facts={"edf": {"skipped_iterations": skipped_total, "learned_step_size": float(step_size.detach()),
-                       "experts": len(trajectories), "parameters": fmodel.num_parameters}},
+                       "experts": len(trajectories), "parameters": fmodel.num_parameters, "unroll": mode}},
     )

@@ -64,6 +64,10 @@ class EdfOptions(Options):
     max_start_epoch: int = Field(10, ge=1, description="T_max: final upper bound of the start window")
     expansion_end: int | None = Field(None, ge=1, description="E_exp: iteration at which the window reaches T_max; unset = iterations/2")
     batch_syn: int | None = Field(None, ge=1, description="synthetic images per inner step; unset = all")
+    unroll: Literal["auto", "full", "checkpoint", "tesla"] = Field(
+        "auto", description="full: keep the graph of every inner step; checkpoint: the same gradient in memory independent "
+                            "of syn_steps (each step runs twice); tesla: TESLA's constant-memory approximation; "
+                            "auto: full while its graph fits in half the free memory, else checkpoint")
     lr_img: float = Field(100.0, gt=0, description="SGD learning rate of the images (momentum 0.5)")
     lr_lr: float = Field(1e-6, ge=0, description="SGD learning rate of the step size (momentum 0.5)")
     lr_y: float = Field(1.0, ge=0, description="SGD learning rate of the soft labels (momentum 0.9)")
