@@ -41,9 +41,10 @@ def test_checkpoint_gives_the_full_gradient(soft):
     theta_full, grads_full, state_full = _gradients(problem, "full", soft)
     theta_ckpt, grads_ckpt, state_ckpt = _gradients(problem, "checkpoint", soft)
     assert torch.equal(state_full, state_ckpt)  # the same batches and augmentations were drawn
-    assert torch.allclose(theta_full, theta_ckpt, rtol=1e-5, atol=1e-7)  # the same θ̂_N (kernels may round differently)
+    assert torch.allclose(theta_full, theta_ckpt, rtol=1e-5, atol=1e-6)  # the same θ̂_N (kernels may round differently)
     for name, a, b in zip(["images", "step size", "labels"], grads_full, grads_ckpt):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7 * a.abs().max()), name
+        assert (a - b).norm() <= 1e-5 * a.norm(), name  # float32 sums in another order: relative error ~1e-7
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * float(a.abs().max())), name
 
 
 def test_tesla_differs_from_the_full_gradient_but_not_by_much():
