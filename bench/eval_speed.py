@@ -1,59 +1,88 @@
-"""How long the evaluation protocol takes: K fresh networks on a distilled set of digits.
+"""How long the evaluation protocol takes: K networks one after another, or together (``eval.batched``).
 
-    python bench/eval_speed.py                     # K = 1 and 5, IPC 10, 300 epochs, 3 repeats
-    python bench/eval_speed.py --ipc 50 --epochs 1000 --nets 5 --repeats 2
+    python bench/eval_speed.py                          # digits and mnist5k, IPC 10, K = 5, 300 epochs, 3 repeats
+    python bench/eval_speed.py --datasets digits --epochs 100 --repeats 2 --device cuda
 
-Protocol: the set is a random real subset of `digits` (IPC per class); `dd eval`'s protocol
-(ConvNet-D3 w128 instance norm, SGD, DSA, batch 256) without baselines. Each configuration
-runs `--repeats` times; the table prints wall-clock mean ± std and the accuracy it produced.
-Networks train one after another (ddcore does not batch the K networks together).
+Protocol: the set is a random real subset of the dataset (IPC per class, seed 0); `dd eval`'s
+protocol (`convnet`: ConvNet-D2 w128 on 8×8 digits, D3 on 28×28 mnist5k; instance norm, SGD, DSA,
+batch 256), no baselines. Each configuration runs ``--repeats`` times; the JSON
+(``bench/results/eval_speed.json``) keeps every wall-clock time and the accuracies, and the table
+prints seconds mean ± std and the batched/sequential ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
 import time
+from pathlib import Path
 
-import torch
+RESULTS = Path(__file__).resolve().parent / "results" / "eval_speed.json"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", default="digits", choices=["digits", "mnist5k"])
+    ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"], choices=["digits", "mnist5k"])
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--nets", type=int, nargs="+", default=[1, 5])
+    ap.add_argument("--nets", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default="convnet")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
+    import torch
 
-    from ddcore.artifact import DistilledSet
-    from ddcore.context import pick_device
-    from ddcore.builtins.data.embedded import load_digits, load_mnist5k
-    from ddcore.builtins.evaluation import EvalOptions
-    from ddcore.builtins.evaluation import evaluate, random_subset
+    from ddcore import DistilledSet, open_dataset, pick_device
+    from ddcore.builtins.evaluation import EvalOptions, evaluate, random_subset
 
     device = pick_device(args.device)
-    data = (load_digits if args.dataset == "digits" else load_mnist5k)()
-    idx = random_subset(data, [args.ipc] * data.num_classes, torch.Generator().manual_seed(0))
-    dset = DistilledSet.from_real(data, images=data.train_images[idx], classes=data.train_labels[idx])
-    print(f"# eval_speed: {args.dataset}, IPC {args.ipc} ({len(dset)} images), {args.model}, {args.epochs} epochs, "
-          f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', 'unset')}")
-    print(f"{'K nets':>6} | {'seconds (mean ± std)':>22} | {'s per net':>9} | accuracy % (mean ± std of K)")
-    for k in args.nets:
-        times, accs = [], []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            r = evaluate(dset, data, EvalOptions(num_nets=k, epochs=args.epochs, model=args.model), device, baselines=(), quiet=True)
-            times.append(time.perf_counter() - t)
-            accs.append(f"{r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f}")
-        sd = statistics.stdev(times) if len(times) > 1 else 0.0
-        print(f"{k:>6} | {statistics.mean(times):>12.2f} ± {sd:<7.2f} | {statistics.mean(times) / k:>9.2f} | {accs[0]}")
+    rows = []
+    for name in args.datasets:
+        data = open_dataset(name)
+        idx = random_subset(data, [args.ipc] * data.num_classes, torch.Generator().manual_seed(0))
+        dset = DistilledSet.from_real(data, images=data.train_images[idx], classes=data.train_labels[idx])
+        for batched in (False, True):
+            times, accs = [], []
+            for _ in range(args.repeats):
+                options = EvalOptions(num_nets=args.nets, epochs=args.epochs, model=args.model, batched=batched)
+                tick = time.perf_counter()
+                r = evaluate(dset, data, options, device, baselines=(), quiet=True)
+                times.append(time.perf_counter() - tick)
+                accs.append(r["distilled"]["accuracies"])
+            rows.append({"dataset": name, "batched": batched, "seconds": times, "accuracies": accs})
+            print(f"{name} batched={batched}: {statistics.mean(times):.2f} s", flush=True)
+    result = {
+        "bench": "eval_speed", "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")},
+        "protocol": {"ipc": args.ipc, "nets": args.nets, "epochs": args.epochs, "model": args.model, "repeats": args.repeats,
+                     "set": "random real subset, seed 0", "eval_seed": 0, "baselines": "none"},
+        "rows": rows,
+    }
+    out = RESULTS if args.device == "auto" or device.type == "cpu" else RESULTS.with_name(f"eval_speed-{device.type}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"# eval_speed: {result['device']} ({result['device_name']}), {result['threads']} threads -> {out}")
+    print(table(result))
+
+
+def table(result: dict) -> str:
+    """The README table, generated from the JSON."""
+    p = result["protocol"]
+    lines = [f"| dataset | K = {p['nets']} nets trained | seconds (mean ± std of {p['repeats']}) | vs one after another | "
+             "accuracy % of the first repeat |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        mean = statistics.mean(r["seconds"])
+        sd = statistics.stdev(r["seconds"]) if len(r["seconds"]) > 1 else 0.0
+        seq = next(x for x in result["rows"] if x["dataset"] == r["dataset"] and not x["batched"])
+        accs = r["accuracies"][0]
+        lines.append(f"| {r['dataset']} | {'together' if r['batched'] else 'one after another'} | {mean:.1f} ± {sd:.1f} | "
+                     f"{mean / statistics.mean(seq['seconds']):.2f}× | {statistics.mean(accs):.2f} ± {statistics.pstdev(accs):.2f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

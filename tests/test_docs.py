@@ -73,3 +73,22 @@ def test_api_reference_names_every_public_member_and_export():
     assert not missing, f"api.md does not list the exports {missing}"
     kit = [n for n in ("make_plugin_manager", "use_plugins", "run_tiny", "assert_artifact", "run_modifier") if hasattr(testing, n)]
     assert all(f"`{n}`" in exports for n in kit)
+
+
+def test_bench_tables_in_readmes_are_generated_from_their_json():
+    """A README table between ``<!-- bench-table: NAME -->`` markers is ``bench/NAME.py``'s ``table()``
+    of ``bench/results/NAME.json``, never typed by hand."""
+    import importlib.util
+    import json
+
+    root = DOCS.parent
+    found = 0
+    for readme in [root / "README.md", *root.glob("plugins/*/README.md")]:
+        for name, body in re.findall(r"<!-- bench-table: (\w+) -->\n(.*?)<!-- /bench-table -->", readme.read_text(), flags=re.S):
+            spec = importlib.util.spec_from_file_location(f"bench_{name}", root / "bench" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            result = json.loads((root / "bench" / "results" / f"{name}.json").read_text())
+            assert body.strip() == module.table(result).strip(), f"{readme}: the {name} table differs from its JSON"
+            found += 1
+    assert found, "no README carries a generated bench table"

@@ -48,3 +48,35 @@ def test_full_baseline_on_request():
     data = load_digits()
     r = evaluate(real_subset(data, 1), data, EvalOptions(num_nets=1, epochs=1), CPU, baselines=("full",), quiet=True)
     assert r["full"]["images"] == 1437 and "random" not in r
+
+
+def test_batched_networks_end_where_their_sequential_runs_do():
+    """K nets trained together (vmap) = each trained alone: own init, own subset, own batch order and DSA draws."""
+    import torch
+
+    from ddcore.builtins.batched import train_classifier_batched
+    from ddcore.builtins.data.embedded import load_digits
+    from ddcore.builtins.training import TrainSettings, accuracy, train_classifier
+    from ddcore.models import build_model
+
+    data = load_digits()
+    settings = TrainSettings(epochs=4, lr=0.01, batch_size=16)
+    subsets = [torch.randperm(len(data.train_images), generator=torch.Generator().manual_seed(k))[:40] for k in range(3)]
+
+    def nets_and_generators():
+        nets = []
+        for k in range(3):
+            torch.manual_seed(100 + k)
+            nets.append(build_model("convnet-w16", 1, 10, (8, 8)))
+        return nets, [torch.Generator().manual_seed(200 + k) for k in range(3)]
+
+    alone, gens = nets_and_generators()
+    for k, net in enumerate(alone):
+        train_classifier(net, data.train_images[subsets[k]], data.train_labels[subsets[k]], settings, gens[k], torch.device("cpu"))
+    together, gens = nets_and_generators()
+    train_classifier_batched(together, [data.train_images[s] for s in subsets], [data.train_labels[s] for s in subsets],
+                             settings, gens, torch.device("cpu"))
+    for a, b in zip(alone, together):
+        for (name, p), q in zip(a.named_parameters(), b.parameters()):
+            assert torch.allclose(p, q, rtol=1e-4, atol=1e-5), name
+        assert accuracy(a, data.test_images, data.test_labels, "cpu") == accuracy(b, data.test_images, data.test_labels, "cpu")

@@ -42,6 +42,8 @@ class EvalOptions(Options):
     dsa_strategy: str = Field(DSA_STRATEGY, description="DSA families joined by '_', one drawn per batch; 'none' disables augmentation")
     temperature: float = Field(1.0, gt=0, description="soft labels: cross-entropy against softmax(logits / temperature)")
     seed: int = Field(0, description="seeds network k's initialisation and batch order (the same for the set and its baselines)")
+    batched: bool | None = Field(None, description="train the K networks together (vmap) instead of one after another; "
+                                                   "unset = together on a GPU, one after another on a CPU (the faster there)")
 
     @field_validator("dsa_strategy")
     @classmethod
@@ -64,23 +66,38 @@ def settings_for(protocol: EvalOptions, lr: float):
     )
 
 
-def train_and_test(images: torch.Tensor, targets: torch.Tensor, data: RealData, protocol: EvalOptions, lr: float,
-                   k: int, device: torch.device, desc: str, quiet: bool) -> float:
-    """Network ``k`` of the protocol: seeded init and batch order, trained, final-epoch test accuracy."""
+def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data: RealData, protocol: EvalOptions, lr: float,
+                   device: torch.device, desc: str, quiet: bool) -> list[float]:
+    """The protocol's K networks, network k on ``images[k]``: seeded init and batch order, trained
+    (together when ``eval.batched`` says so), final-epoch test accuracy of each."""
     import torch
 
     from ddcore.context import derive_seed
     from ddcore.models import build_model
     from ddcore.progress import progress_bar
 
+    from .batched import batchable, train_classifier_batched
     from .training import accuracy, train_classifier
 
-    torch.manual_seed(derive_seed(protocol.seed, "eval-init", k))
-    net = build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
-    g = torch.Generator().manual_seed(derive_seed(protocol.seed, "eval-train", k))
-    bar = lambda it: progress_bar(it, desc=desc, quiet=quiet)  # noqa: E731
-    train_classifier(net, images, targets, settings_for(protocol, lr), g, device, progress=bar)
-    return accuracy(net, data.test_images, data.test_labels, device)
+    nets, generators = [], []
+    for k in range(len(images)):
+        torch.manual_seed(derive_seed(protocol.seed, "eval-init", k))
+        nets.append(build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:]))
+        generators.append(torch.Generator().manual_seed(derive_seed(protocol.seed, "eval-train", k)))
+    settings = settings_for(protocol, lr)
+    if batched(protocol, device) and batchable(nets[0]) and len(nets) > 1:
+        bar = lambda it: progress_bar(it, desc=f"{desc}: {len(nets)} nets together", quiet=quiet)  # noqa: E731
+        train_classifier_batched(nets, images, targets, settings, generators, device, progress=bar)
+    else:
+        for k, net in enumerate(nets):
+            bar = lambda it, k=k: progress_bar(it, desc=f"{desc} {k + 1}/{len(nets)}", quiet=quiet)  # noqa: E731
+            train_classifier(net, images[k], targets[k], settings, generators[k], device, progress=bar)
+    return [accuracy(net, data.test_images, data.test_labels, device) for net in nets]
+
+
+def batched(protocol: EvalOptions, device: torch.device) -> bool:
+    """``eval.batched``, or when unset the faster way on this kind of device (bench/eval_speed.py)."""
+    return protocol.batched if protocol.batched is not None else device.type == "cuda"
 
 
 def summarise(accs: list[float], **extra: Any) -> dict[str, Any]:
@@ -113,8 +130,8 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
     lr = float(dset.lr) if learned else protocol.lr
     per_class = dset.per_class_counts()
     images, targets = dset.images.detach().float(), dset.labels.detach()
-    accs = [train_and_test(images, targets, data, protocol, lr, k, device, f"eval net {k + 1}/{protocol.num_nets}", quiet)
-            for k in range(protocol.num_nets)]
+    k_nets = protocol.num_nets
+    accs = train_and_test([images] * k_nets, [targets] * k_nets, data, protocol, lr, device, "eval net", quiet)
     result: dict[str, Any] = {
         "protocol": {
             **protocol.model_dump(mode="json"),
@@ -124,6 +141,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
             "metric": "final-epoch test accuracy (%), mean ± population std over num_nets networks",
             "test_split": f"{len(data.test_images)} real test images ({data.split})",
             "device": str(device),
+            "nets_trained": "together (batched)" if batched(protocol, device) else "one after another",
         },
         "dataset": data.describe(),
         "distilled": summarise(accs, images=len(dset), per_class=per_class,
@@ -131,16 +149,14 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
     }
     if "random" in baselines:
         g = torch.Generator().manual_seed(derive_seed(protocol.seed, "random-baseline"))
-        r = []
-        for k in range(protocol.num_nets):
-            idx = random_subset(data, per_class, g)
-            r.append(train_and_test(data.train_images[idx], data.train_labels[idx], data, protocol, protocol.lr, k, device,
-                                    f"random real {k + 1}/{protocol.num_nets}", quiet))
+        subsets = [random_subset(data, per_class, g) for _ in range(k_nets)]  # drawn up front: the same subsets either way
+        r = train_and_test([data.train_images[i] for i in subsets], [data.train_labels[i] for i in subsets], data, protocol,
+                           protocol.lr, device, "random real", quiet)
         result["random"] = summarise(r, images=int(sum(per_class)), per_class=per_class, labels="hard",
                                      what="a fresh random real subset per network, same images per class, lr = eval.lr")
     if "full" in baselines:
-        f = [train_and_test(data.train_images, data.train_labels, data, protocol, protocol.lr, k, device,
-                            f"full data {k + 1}/{protocol.num_nets}", quiet) for k in range(protocol.num_nets)]
+        f = train_and_test([data.train_images] * k_nets, [data.train_labels] * k_nets, data, protocol, protocol.lr, device,
+                           "full data", quiet)
         result["full"] = summarise(f, images=len(data.train_images), labels="hard", what="the whole training split, lr = eval.lr")
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result

@@ -28,11 +28,11 @@ def test_experts_save_distinct_epochs_and_are_cached(tmp_path):
     logs = []
     first = load_or_train_experts(Cache(tmp_path), data, settings, 2, 0, torch.device("cpu"), logs.append, quiet=True)
     again = load_or_train_experts(Cache(tmp_path), data, settings, 2, 0, torch.device("cpu"), logs.append, quiet=True)
-    assert first[0].shape[0] == 4 and all(a.equal(b) for a, b in zip(first, again))
+    assert first[0].shape[0] == 4 and all(a[e].equal(b[e]) for a, b in zip(first, again) for e in range(4))
     assert "2 trained now" in logs[1] and "0 trained now" in logs[-1]
     # every saved epoch is its own copy (the original code saved views that all equal the last epoch)
     assert all(not first[0][i].equal(first[0][i + 1]) for i in range(3))
-    assert not first[0].equal(first[1])
+    assert not first[0][-1].equal(first[1][-1])
 
 
 def run(tmp_path, name, plugins=("edf",), ipc=1, **edf):
@@ -50,6 +50,14 @@ def test_edf_run_writes_soft_labels_learned_lr_and_its_options(tmp_path):
     assert d.facts["edf"]["experts"] == 2
     losses = (tmp_path / "edf" / "metrics" / "00-edf.jsonl").read_text().count('"loss"')
     assert losses == 6
+
+
+def test_checkpoint_unroll_makes_the_set_full_makes(tmp_path):
+    full = run(tmp_path, "full", unroll="full")
+    ckpt = run(tmp_path, "ckpt", unroll="checkpoint")
+    assert full.facts["edf"]["unroll"] == "full" and ckpt.facts["edf"]["unroll"] == "checkpoint"
+    assert torch.allclose(full.images, ckpt.images, rtol=1e-4, atol=1e-4) and abs(full.lr - ckpt.lr) < 1e-6
+    assert torch.allclose(full.soft_labels, ckpt.soft_labels, rtol=1e-4, atol=1e-4)
 
 
 def test_mtt_mode_uses_hard_labels(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -84,24 +85,63 @@ def experts_spec(data, settings: ExpertSettings, seed: int) -> dict:
             "settings": asdict(settings), "seed": seed, "code": CODE_VERSION}
 
 
+class Trajectory:
+    """One expert's trajectory in its cache file, (epochs + 1) × P, read one epoch at a time.
+
+    ``traj[s]`` reads row ``s`` through ``safe_open`` (a slice of the file, not the file), so
+    matching holds two epochs of one expert, however many experts there are.
+    """
+
+    def __init__(self, path: Path):
+        from safetensors import safe_open
+
+        self.path = str(path)
+        with safe_open(self.path, framework="pt") as f:
+            self.shape = tuple(f.get_slice("trajectory").get_shape())
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, epoch: int) -> torch.Tensor:
+        from safetensors import safe_open
+
+        row = epoch + self.shape[0] if epoch < 0 else epoch
+        if not 0 <= row < self.shape[0]:
+            raise IndexError(f"epoch {epoch} of a trajectory with {self.shape[0]} epochs")
+        with safe_open(self.path, framework="pt") as f:
+            return f.get_slice("trajectory")[row]
+
+
+def _readable(path: Path) -> Trajectory | None:
+    try:
+        traj = Trajectory(path)
+        traj[-1]
+        return traj
+    except Exception:  # truncated or damaged: train it again
+        return None
+
+
 def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed: int, device: torch.device,
-                          log=logging.getLogger("ddcore.edf").info, quiet: bool = False) -> list[torch.Tensor]:
-    """``num`` trajectories, trained (and cached one by one) where the cache lacks them."""
+                          log=logging.getLogger("ddcore.edf").info, quiet: bool = False) -> list[Trajectory]:
+    """``num`` trajectories, trained (and cached one file each) where the cache lacks them or holds a
+    damaged file; returned as ``Trajectory`` readers, not tensors."""
     out = []
     trained = 0
     common = experts_spec(data, settings, seed)  # built once: it constructs a network
     for i in range(num):
         spec = {**common, "index": i}
-        found = cache.load("edf-expert", spec)
-        if found is None:
-            if trained == 0:
+        path = cache.file_for("edf-expert", spec)
+        traj = _readable(path) if path.exists() else None
+        if traj is None:
+            if path.exists():
+                log(f"expert {i}'s cache file {path} is damaged; training it again")
+            elif trained == 0:
                 log(f"training expert trajectories: {settings.model}, {settings.epochs} epochs, lr {settings.lr}"
                     + (f", SAM rho {settings.sam_rho}" if settings.sam_rho else ""))
-            traj = train_expert(data, settings, derive_seed(seed, "expert", i), device, f"expert {i + 1}/{num}", quiet)
-            cache.save("edf-expert", spec, {"trajectory": traj})
+            cache.save("edf-expert", spec, {"trajectory": train_expert(data, settings, derive_seed(seed, "expert", i), device,
+                                                                       f"expert {i + 1}/{num}", quiet)})
+            traj = Trajectory(path)
             trained += 1
-        else:
-            traj = found["trajectory"]
         out.append(traj)
     log(f"{num} expert trajectories ({trained} trained now, {num - trained} from the cache in {cache.root / 'edf-expert'})")
     return out

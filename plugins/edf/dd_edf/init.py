@@ -17,7 +17,7 @@ from .flat import FlatModel
 
 
 @torch.no_grad()
-def final_logits(fmodel: FlatModel, trajectories: list[torch.Tensor], images: torch.Tensor, device) -> torch.Tensor:
+def final_logits(fmodel: FlatModel, trajectories: list, images: torch.Tensor, device) -> torch.Tensor:
     """E × N × K logits of every expert's final epoch."""
     out = []
     for traj in trajectories:
@@ -26,7 +26,7 @@ def final_logits(fmodel: FlatModel, trajectories: list[torch.Tensor], images: to
     return torch.stack(out)
 
 
-def initial_set(data, per_class: int, fmodel: FlatModel, trajectories: list[torch.Tensor], how: str,
+def initial_set(data, per_class: int, fmodel: FlatModel, trajectories: list, how: str,
                 generator: torch.Generator, device, log=logging.getLogger("ddcore.edf").info) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(real indices, images, classes, label logits) for ``per_class`` images of every class."""
     chosen, fallbacks = [], 0

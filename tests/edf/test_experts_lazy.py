@@ -1,0 +1,30 @@
+"""Expert trajectories stay on disk: one safetensors file per expert, read an epoch at a time."""
+
+from __future__ import annotations
+
+import torch
+from dd_edf.experts import ExpertSettings, Trajectory, load_or_train_experts
+from safetensors.torch import load_file
+
+from ddcore import Cache, open_dataset
+
+SETTINGS = ExpertSettings(model="convnet-w8", epochs=2, lr=0.05, batch_size=256)
+
+
+def test_trajectories_are_read_an_epoch_at_a_time_and_damaged_files_are_retrained(tmp_path):
+    data, cache, logged = open_dataset("digits"), Cache(tmp_path / "cache"), []
+    trajs = load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)
+    assert all(isinstance(t, Trajectory) for t in trajs)
+    assert not [v for t in trajs for v in vars(t).values() if isinstance(v, torch.Tensor)]  # nothing held in memory
+    whole = load_file(trajs[1].path)["trajectory"]
+    assert len(trajs[1]) == 3 and torch.equal(trajs[1][2], whole[2]) and torch.equal(trajs[1][-1], whole[-1])
+
+    again = load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)
+    assert "0 trained now" in logged[-1] and torch.equal(again[0][1], trajs[0][1])
+
+    first = trajs[0][1].clone()
+    with open(trajs[0].path, "r+b") as f:  # a crash mid-write on a filesystem without atomic rename
+        f.truncate(64)
+    healed = load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)
+    assert any("is damaged; training it again" in line for line in logged) and "1 trained now" in logged[-1]
+    assert torch.equal(healed[0][1], first)  # the same seeds train the same expert again
