@@ -53,6 +53,7 @@ _LAZY = {
     "atomic_path": "ddcore.atomic",
     "TrainSettings": "ddcore.builtins.training",
     "train_classifier": "ddcore.builtins.training",
+    "data_rows": "ddcore.builtins.training",
     "classification_loss": "ddcore.builtins.training",
     "soft_cross_entropy": "ddcore.builtins.training",
     "accuracy": "ddcore.builtins.training",
@@ -82,7 +83,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .builtins.augment import dsa
     from .builtins.classifier import real_data_classifier
     from .builtins.images import save_before_after, save_grid, to_pixels, write_grids
-    from .builtins.training import TrainSettings, accuracy, classification_loss, predict, soft_cross_entropy, train_classifier
+    from .builtins.training import (
+        TrainSettings, accuracy, classification_loss, data_rows, predict, soft_cross_entropy, train_classifier,
+    )
     from .cache import Cache
     from .components import (
         Evaluator, MatchingTerms, Modifier, PixelGradients, Scorer, Selector, StageReport, Synthesizer,

@@ -70,6 +70,7 @@ class RunContext:
     data: RealData | None = None
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     _generators: dict[str, torch.Generator] = field(default_factory=dict, repr=False)
+    _metrics: list[tuple[str, int, Any]] = field(default_factory=list, repr=False)
 
     # --- options and randomness -----------------------------------------------------------
 
@@ -106,12 +107,22 @@ class RunContext:
 
         logger_for(self.plugin).info("[%s] %s", self.stage or "dd", message)
 
-    def record(self, name: str, value: float, step: int) -> None:
-        """Append a scalar (a loss curve point) to ``metrics/<stage>.jsonl`` for reports."""
+    def record(self, name: str, value: float | torch.Tensor, step: int) -> None:
+        """A scalar (a loss curve point) for ``metrics/<stage>.jsonl``: kept in memory (a tensor is not
+        even read back from the device) and written with the next checkpoint or when the stage ends,
+        so a resumed stage never writes a point twice."""
+        self._metrics.append((name, step, value))
+
+    def flush_metrics(self) -> None:
+        """Append the points recorded since the last flush to the stage's metrics file."""
+        if not self._metrics:
+            return
+        values = torch.stack([torch.as_tensor(v, dtype=torch.float64).cpu() for _, _, v in self._metrics]).tolist()
         path = self.out_dir / "metrics" / f"{self.stage_index:02d}-{self.stage}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:
-            f.write(json.dumps({"name": name, "step": step, "value": float(value)}) + "\n")
+            f.writelines(json.dumps({"name": n, "step": s, "value": v}) + "\n" for (n, s, _), v in zip(self._metrics, values))
+        self._metrics.clear()
 
     # --- checkpoint / resume --------------------------------------------------------------
 
@@ -129,6 +140,7 @@ class RunContext:
         for key, value in self.state.items():
             tensors[f"ctxstate.{key}"] = value.detach().contiguous().cpu().clone()
         info = {"step": step, "stage": self.stage, "meta": meta or {}}
+        self.flush_metrics()
         with atomic_path(self.checkpoint_path) as tmp:
             save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
 

@@ -71,7 +71,7 @@ def make_context(spec: RunSpec, plan: Plan, pm: PluginManager, data: RealData, q
     torch.manual_seed(spec.seed)
     ctx = RunContext(device=device, seed=spec.seed, out_dir=Path(spec.out).expanduser(), cache=Cache(spec.cache_dir),
                      options=plan.options, active_plugins=plan.active_plugins, plugin_manager=pm, quiet=quiet, data=data)
-    ctx.log(f"dataset {data.name}: {len(data.train_images)} train images {list(data.image_shape)}, "
+    ctx.log(f"dataset {data.name}: {len(data.train_labels)} train images {list(data.image_shape)}, "
             f"{data.num_classes} classes; device {device}")
     return ctx
 
@@ -101,6 +101,7 @@ def run_stages(plan: Plan, ctx: RunContext, data: RealData, pm: PluginManager, r
         ctx.log(f"stage {i} {stage.label}: {stage.per_class} per class")
         started = time.perf_counter()
         pool = run_stage(stage, ctx, data, pool)
+        ctx.flush_metrics()
         pool.facts = {**pool.facts, "stages": list(records)}
         pool.save(saved)
         ctx.log(f"stage {i} {stage.name} finished in {time.perf_counter() - started:.1f}s")

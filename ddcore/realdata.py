@@ -16,16 +16,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass
 class RealData:
-    """A labelled image dataset, already normalised, with everything needed to undo that.
+    """A labelled image dataset with everything needed to normalise it and to undo that.
 
-    Images are float32 N×C×H×W in normalised space ``(x - mean) / std`` with ``x`` in [0, 1];
-    labels are int64 class indices into ``class_names``.
+    ``train_images`` / ``test_images`` are float32 N×C×H×W in normalised space ``(x - mean) / std``
+    (then whitened when ``zca`` is set) with ``x`` in [0, 1]; labels are int64 class indices into
+    ``class_names``. A dataset may instead hand over its pixels in their source dtype
+    (``train_pixels``/``test_pixels``, e.g. uint8, with ``x = pixels / pixel_divisor``) and pass None
+    for the images: then nothing float is stored; ``images_of(split, index, device)`` normalises
+    (and whitens) just the rows asked for, on the device, and reading ``train_images`` builds the
+    whole float split once, for code that wants it.
     """
 
     name: str
-    train_images: torch.Tensor
+    train_images: torch.Tensor | None
     train_labels: torch.Tensor
-    test_images: torch.Tensor
+    test_images: torch.Tensor | None
     test_labels: torch.Tensor
     class_names: list[str]
     mean: tuple[float, ...]
@@ -33,7 +38,43 @@ class RealData:
     source: str = ""
     split: str = ""  # how train/test were obtained, for datasets that ship no split
     zca: object | None = None  # whitening with ``apply``/``undo`` (the built-in zca transform)
+    train_pixels: torch.Tensor | None = field(default=None, repr=False)
+    test_pixels: torch.Tensor | None = field(default=None, repr=False)
+    pixel_divisor: float = 255.0
     _fingerprint: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            if self.__dict__[f"{split}_images"] is None:
+                if self.__dict__[f"{split}_pixels"] is None:
+                    raise ValueError(f"RealData needs {split}_images or {split}_pixels")
+                del self.__dict__[f"{split}_images"]  # built on first read (__getattr__)
+
+    def __getattr__(self, name: str):
+        if name in ("train_images", "test_images") and f"{name[:-7]}_pixels" in self.__dict__:
+            cache = self.__dict__.setdefault("_materialized", {})
+            if name not in cache:
+                cache[name] = self.images_of(name[:-7])
+            return cache[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def images_of(self, split: str, index=None, device=None) -> torch.Tensor:
+        """Normalised (and whitened) images of ``split``, all or the rows at ``index``, on ``device``."""
+        import torch
+
+        stored = self.__dict__.get(f"{split}_images")
+        if stored is not None:
+            x = stored if index is None else stored[index]
+            return x.to(device) if device is not None else x
+        raw = self.__dict__[f"{split}_pixels"]
+        raw = raw if index is None else raw[index.to(raw.device) if hasattr(index, "to") else index]
+        x = (raw.to(device) if device is not None else raw).float().div_(self.pixel_divisor)  # one float buffer, in place
+        x.sub_(torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)).div_(torch.tensor(self.std, device=x.device).view(1, -1, 1, 1))
+        return self.zca.apply(x) if self.zca is not None else x
+
+    def streamed(self) -> bool:
+        """True when the training split is kept as source pixels (read it with ``images_of``)."""
+        return "train_images" not in self.__dict__
 
     @property
     def num_classes(self) -> int:
@@ -41,7 +82,8 @@ class RealData:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_images.shape[1:])  # type: ignore[return-value]
+        stored = self.__dict__.get("train_images")
+        return tuple((stored if stored is not None else self.train_pixels).shape[1:])  # type: ignore[return-value]
 
     def class_indices(self, c: int) -> torch.Tensor:
         """Indices of the training images of class ``c``."""
@@ -73,8 +115,12 @@ class RealData:
         """Content hash of the training split: keys caches of anything trained on it."""
         if self._fingerprint is None:
             h = hashlib.sha256()
-            h.update(repr((self.name, tuple(self.train_images.shape), self.class_names, self.mean, self.std)).encode())
-            h.update(self.train_images.contiguous().numpy().tobytes())
+            h.update(repr((self.name, self.image_shape, len(self.train_labels), self.class_names, self.mean, self.std)).encode())
+            if self.streamed():
+                h.update(repr((str(self.train_pixels.dtype), self.pixel_divisor, getattr(self.zca, "eps", None))).encode())
+                h.update(self.train_pixels.contiguous().numpy().tobytes())
+            else:
+                h.update(self.train_images.contiguous().numpy().tobytes())
             h.update(self.train_labels.contiguous().numpy().tobytes())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
@@ -85,8 +131,8 @@ class RealData:
             "name": self.name,
             "source": self.source,
             "split": self.split,
-            "num_train": int(self.train_images.shape[0]),
-            "num_test": int(self.test_images.shape[0]),
+            "num_train": len(self.train_labels),
+            "num_test": len(self.test_labels),
             "image_shape": list(self.image_shape),
             "fingerprint": self.fingerprint(),
             **({"zca_eps": self.zca.eps} if self.zca is not None else {}),

@@ -127,7 +127,7 @@ class _Probe(Synthesizer):
         from .artifact import DistilledSet
 
         classes = torch.arange(data.num_classes).repeat_interleave(per_class)
-        targets = torch.stack([data.train_images[data.class_indices(int(c))[0]] for c in classes])
+        targets = data.images_of("train", torch.stack([data.class_indices(int(c))[0] for c in classes]))
         images = torch.randn(targets.shape, generator=ctx.generator("probe"))
         for step in range(self.iterations):
             x = images.clone().requires_grad_(True)

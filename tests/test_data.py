@@ -120,3 +120,45 @@ def test_cifar_reader_refuses_pickles_that_would_run_code(tmp_path):
 def test_cifar_without_files_says_how_to_get_them(tmp_path):
     with pytest.raises(DataError, match="--download"):
         load_cifar("cifar10", str(tmp_path))
+
+
+def test_builtin_datasets_keep_uint8_pixels_and_normalise_rows_on_demand():
+    import torch
+
+    from ddcore.builtins.data.embedded import load_mnist5k
+
+    data = load_mnist5k()
+    assert data.streamed() and data.train_pixels.dtype == torch.uint8 and data.image_shape == (1, 28, 28)
+    assert "train_images" not in vars(data)  # nothing float is stored until someone reads the whole split
+    rows = torch.tensor([5, 0, 17])
+    first = data.images_of("train", rows)
+    assert first.dtype == torch.float32 and abs(float(data.images_of("train").mean())) < 1e-3  # normalised
+    assert torch.equal(data.train_images[rows], first)  # the float split, built once, holds the same values
+
+
+def test_streamed_training_equals_training_on_the_float_split():
+    import torch
+
+    from ddcore.builtins.data.embedded import load_digits
+    from ddcore.builtins.training import TrainSettings, data_rows, train_classifier
+    from ddcore.models import build_model
+
+    data = load_digits()
+    nets = []
+    for images in (data_rows(data, torch.device("cpu")), data.train_images):
+        torch.manual_seed(0)
+        net = build_model("convnet-w8", 1, 10, (8, 8))
+        train_classifier(net, images, data.train_labels, TrainSettings(epochs=1), torch.Generator().manual_seed(0), torch.device("cpu"))
+        nets.append(net)
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))
+
+
+def test_a_plugin_dataset_with_float_images_still_works():
+    import torch
+
+    from ddcore.realdata import RealData
+
+    x = torch.randn(12, 3, 4, 4)
+    y = torch.arange(3).repeat(4)
+    data = RealData("floaty", x, y, x[:3], y[:3], ["a", "b", "c"], (0.0,) * 3, (1.0,) * 3)
+    assert not data.streamed() and data.train_images is x and torch.equal(data.images_of("train", torch.tensor([2])), x[2:3])

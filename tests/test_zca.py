@@ -79,3 +79,17 @@ def test_normalize_is_the_inverse_of_denormalize(zca_eps, tmp_path):
     assert torch.allclose(data.denormalize(data.normalize(pixels)), pixels, atol=1e-4)
     if zca_eps is None:
         assert torch.allclose(data.normalize(pixels), data.train_images[:20], atol=1e-5)
+
+
+def test_streamed_whitening_equals_whitening_the_float_split(tmp_path):
+    from ddcore.builtins.data.zca import fit_zca
+    from ddcore.realdata import RealData
+
+    data = load_digits()
+    streamed = whiten(data, "0.1", Cache(tmp_path / "a"))
+    floats = RealData(data.name, data.train_images.clone(), data.train_labels, data.test_images.clone(), data.test_labels,
+                      data.class_names, data.mean, data.std)
+    eager = whiten(floats, "0.1", Cache(tmp_path / "b"))
+    assert streamed.streamed() and not eager.streamed()
+    assert torch.allclose(streamed.images_of("train", torch.arange(50)), eager.train_images[:50], atol=1e-4)
+    assert torch.allclose(fit_zca(data.train_images, 0.1).matrix, eager.zca.matrix, atol=1e-5)

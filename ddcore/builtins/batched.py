@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .augment import dsa
-from .training import TrainSettings, classification_loss
+from .training import TrainSettings, classification_loss, rows
 
 
 def batchable(net: nn.Module) -> bool:
@@ -33,7 +33,7 @@ def train_classifier_batched(nets: list[nn.Module], images: list[torch.Tensor], 
     the nets (trained in place, eval mode). Every images[k] must have the same length."""
     from torch.func import functional_call, stack_module_state
 
-    sizes = {len(x) for x in images}
+    sizes = {len(y) for y in targets}
     if len(sizes) != 1:
         raise ValueError(f"batched training needs the same number of images per network, got {sorted(sizes)}")
     for net in nets:
@@ -41,7 +41,7 @@ def train_classifier_batched(nets: list[nn.Module], images: list[torch.Tensor], 
     params, _ = stack_module_state(nets)
     params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
     momentum = {k: None for k in params}
-    xs = [x.to(device) for x in images]
+    xs = [rows(x, device) for x in images]
     ys = [y.to(device) for y in targets]
     base = nets[0]
 
@@ -54,10 +54,10 @@ def train_classifier_batched(nets: list[nn.Module], images: list[torch.Tensor], 
     for epoch in progress(epochs) if progress else epochs:
         if settings.decay_at_half and epoch == settings.epochs // 2 + 1:
             lr = settings.lr * 0.1
-        orders = [torch.randperm(len(xs[0]), generator=g).to(device) for g in generators]
+        orders = [torch.randperm(len(ys[0]), generator=g).to(device) for g in generators]
         for start in range(0, len(orders[0]), settings.batch_size):
             idx = [o[start:start + settings.batch_size] for o in orders]
-            batch = [dsa(x[i], g, settings.dsa_strategy) if settings.dsa_strategy != "none" else x[i]
+            batch = [dsa(x(i), g, settings.dsa_strategy) if settings.dsa_strategy != "none" else x(i)
                      for x, i, g in zip(xs, idx, generators)]
             logits = batched_forward(params, torch.stack(batch))
             loss = sum(classification_loss(logits[k], y[i], settings.temperature) for k, (y, i) in enumerate(zip(ys, idx)))

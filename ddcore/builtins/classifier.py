@@ -16,7 +16,7 @@ from torch import nn
 from ddcore.context import derive_seed
 from ddcore.models import architecture_fingerprint, build_model
 from ddcore.progress import progress_bar
-from .training import TrainSettings, accuracy, train_classifier
+from .training import TrainSettings, accuracy, data_rows, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddcore.cache import Cache
@@ -45,10 +45,10 @@ def real_data_classifier(
     }
     found = cache.load("classifier", spec)
     if found is None:
-        log(f"training a {model} classifier on {len(data.train_images)} real images for {settings.epochs} epochs (cached afterwards)")
+        log(f"training a {model} classifier on {len(data.train_labels)} real images for {settings.epochs} epochs (cached afterwards)")
         g = torch.Generator().manual_seed(derive_seed(seed, "train", model))
         bar = lambda it: progress_bar(it, desc=f"train {model}", quiet=quiet)  # noqa: E731
-        train_classifier(net, data.train_images, data.train_labels, settings, g, device, progress=bar)
+        train_classifier(net, data_rows(data, device), data.train_labels, settings, g, device, progress=bar)
         acc = accuracy(net, data.test_images, data.test_labels, device)
         state = {k: v for k, v in net.state_dict().items()}
         state["_test_accuracy"] = torch.tensor(acc)

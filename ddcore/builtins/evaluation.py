@@ -139,7 +139,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
             "lr_source": "learned (from the set)" if learned else "eval.lr",
             "optimizer": "SGD with momentum, lr × 0.1 after half the epochs",
             "metric": "final-epoch test accuracy (%), mean ± population std over num_nets networks",
-            "test_split": f"{len(data.test_images)} real test images ({data.split})",
+            "test_split": f"{len(data.test_labels)} real test images ({data.split})",
             "device": str(device),
             "nets_trained": "together (batched)" if batched(protocol, device) else "one after another",
         },
@@ -150,14 +150,16 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
     if "random" in baselines:
         g = torch.Generator().manual_seed(derive_seed(protocol.seed, "random-baseline"))
         subsets = [random_subset(data, per_class, g) for _ in range(k_nets)]  # drawn up front: the same subsets either way
-        r = train_and_test([data.train_images[i] for i in subsets], [data.train_labels[i] for i in subsets], data, protocol,
+        r = train_and_test([data.images_of("train", i) for i in subsets], [data.train_labels[i] for i in subsets], data, protocol,
                            protocol.lr, device, "random real", quiet)
         result["random"] = summarise(r, images=int(sum(per_class)), per_class=per_class, labels="hard",
                                      what="a fresh random real subset per network, same images per class, lr = eval.lr")
     if "full" in baselines:
-        f = train_and_test([data.train_images] * k_nets, [data.train_labels] * k_nets, data, protocol, protocol.lr, device,
+        from .training import data_rows
+
+        f = train_and_test([data_rows(data, device)] * k_nets, [data.train_labels] * k_nets, data, protocol, protocol.lr, device,
                            "full data", quiet)
-        result["full"] = summarise(f, images=len(data.train_images), labels="hard", what="the whole training split, lr = eval.lr")
+        result["full"] = summarise(f, images=len(data.train_labels), labels="hard", what="the whole training split, lr = eval.lr")
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 

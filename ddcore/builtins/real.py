@@ -49,7 +49,7 @@ class RealSynthesizer(Synthesizer):
         index = torch.cat(picked)
         return DistilledSet.from_real(
             data,
-            images=data.train_images[index].clone(),
+            images=data.images_of("train", index).clone(),
             classes=data.train_labels[index].clone(),
             columns={"real_index": index},
         )

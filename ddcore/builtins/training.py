@@ -41,27 +41,41 @@ def classification_loss(logits: torch.Tensor, targets: torch.Tensor, temperature
     return F.cross_entropy(logits, targets)
 
 
+def rows(images: torch.Tensor | Callable, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``index -> images`` on ``device``: a tensor moved there once, or a function as it is (``data_rows``)."""
+    if callable(images):
+        return images
+    on_device = images.to(device)
+    return lambda index: on_device[index]
+
+
+def data_rows(data, device: torch.device, split: str = "train") -> Callable[[torch.Tensor], torch.Tensor]:
+    """The rows of ``data``'s split, normalised on ``device`` a batch at a time (nothing float kept on the host)."""
+    return lambda index: data.images_of(split, index, device)
+
+
 def train_classifier(
-    net: nn.Module, images: torch.Tensor, targets: torch.Tensor, settings: TrainSettings,
+    net: nn.Module, images: torch.Tensor | Callable, targets: torch.Tensor, settings: TrainSettings,
     generator: torch.Generator, device: torch.device,
     progress: Callable | None = None,
 ) -> nn.Module:
     """SGD with momentum for ``settings.epochs`` epochs; returns ``net`` (trained in place).
 
+    ``images``: a tensor, or ``data_rows(data, device)`` to stream a dataset's split batch by batch.
     ``generator`` (CPU) drives shuffling and augmentation, so equal seeds give equal runs.
     """
     net.to(device).train()
-    x_all, y_all = images.to(device), targets.to(device)
+    x_all, y_all = rows(images, device), targets.to(device)
     opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
     epochs = range(settings.epochs)
     for epoch in progress(epochs) if progress else epochs:
         if settings.decay_at_half and epoch == settings.epochs // 2 + 1:
             for group in opt.param_groups:
                 group["lr"] = settings.lr * 0.1
-        order = torch.randperm(len(x_all), generator=generator).to(device)
+        order = torch.randperm(len(y_all), generator=generator).to(device)
         for start in range(0, len(order), settings.batch_size):
             idx = order[start:start + settings.batch_size]
-            x = dsa(x_all[idx], generator, settings.dsa_strategy) if settings.dsa_strategy != "none" else x_all[idx]
+            x = dsa(x_all(idx), generator, settings.dsa_strategy) if settings.dsa_strategy != "none" else x_all(idx)
             loss = classification_loss(net(x), y_all[idx], settings.temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -105,5 +105,5 @@ def load_cifar(kind: str, argument: str | None, options: dict | None = None) -> 
                 ys.append(np.asarray(batch[spec["labels"]], dtype=np.int64))
             except (KeyError, ValueError) as exc:
                 raise DataError(f"{folder / fname} is not a CIFAR batch (missing or malformed {exc}).") from None
-        splits[split] = (torch.from_numpy(np.concatenate(xs)).float() / 255, torch.from_numpy(np.concatenate(ys)))
+        splits[split] = (torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))
     return make_real_data(kind, *splits["train"], *splits["test"], names, f"{kind} python batches at {folder}", "the official train/test split")

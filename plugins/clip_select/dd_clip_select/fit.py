@@ -13,6 +13,8 @@ does it ahead of time.
 
 from __future__ import annotations
 
+import logging
+
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -64,13 +66,13 @@ def _spec(data: RealData, settings: FitSettings, templates: list[str], seed: int
 
 
 def fit_clip(cache: Cache, data: RealData, settings: FitSettings, templates: list[str], seed: int, device: torch.device,
-             log: Callable[[str], None] = print, quiet: bool = False) -> Path:
+             log: Callable[[str], None] = logging.getLogger("ddcore.clip_select").info, quiet: bool = False) -> Path:
     """The ``local-dir`` folder of the fitted model; trains it on first use."""
     spec = _spec(data, settings, templates, seed)
     final = cache.dir_for(CACHE_KIND, spec)
     if final.is_dir():
         return final
-    log(f"fitting a small open_clip model on {len(data.train_images)} real images for {settings.epochs} epochs "
+    log(f"fitting a small open_clip model on {len(data.train_labels)} real images for {settings.epochs} epochs "
         f"(captions from {len(templates)} templates; cached in {final.parent})")
     return cache.get_or_create_dir(CACHE_KIND, spec, lambda tmp: _train(tmp, data, settings, templates, seed, device, log, quiet))
 

@@ -44,7 +44,7 @@ def class_prototypes(ctx: RunContext, data: RealData, generator: DiffusionGenera
                           "lower --ipc or --pool-factor.")
     protos = []
     for c in ctx.progress(range(data.num_classes), desc="prototypes (encode + k-means)"):
-        z = generator.encode(data.denormalize(data.train_images[data.class_indices(c)]))
+        z = generator.encode(data.denormalize(data.images_of("train", data.class_indices(c))))
         km = KMeans(n_clusters=per_class, n_init=n_init, random_state=derive_seed(ctx.seed, "kmeans", c) % (2**31))
         km.fit(z.flatten(1).double().numpy())
         protos.append(torch.tensor(km.cluster_centers_, dtype=torch.float32).view(per_class, *z.shape[1:]))

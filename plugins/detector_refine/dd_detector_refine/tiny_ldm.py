@@ -10,6 +10,8 @@ every epoch writes a checkpoint next to the cache entry.
 
 from __future__ import annotations
 
+import logging
+
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -91,14 +93,14 @@ def to_vae_range(images01: torch.Tensor) -> torch.Tensor:
 
 
 def train_tiny_ldm(cache: Cache, data: RealData, settings: TinyLdmSettings, seed: int, device: torch.device,
-                   log: Callable[[str], None] = print, quiet: bool = False) -> Path:
+                   log: Callable[[str], None] = logging.getLogger("ddcore.detector_refine").info, quiet: bool = False) -> Path:
     """The folder of the trained generator; trains (or resumes training) on first use."""
     spec = cache_spec(data, settings, seed)
     final = cache.dir_for(CACHE_KIND, spec)
     if final.is_dir():
         return final
     partial = final.with_name(final.name + ".partial.pt")
-    log(f"training the small latent diffusion generator on {len(data.train_images)} real images "
+    log(f"training the small latent diffusion generator on {len(data.train_labels)} real images "
         f"({settings.vae_epochs} VAE + {settings.unet_epochs} UNet epochs; cached in {final.parent}, resumable)")
 
     def build(tmp: Path) -> None:

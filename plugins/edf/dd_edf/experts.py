@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ddcore import architecture_fingerprint, build_model, classification_loss, derive_seed, dsa, progress_bar
+from ddcore import architecture_fingerprint, build_model, classification_loss, data_rows, derive_seed, dsa, progress_bar
 
 from .flat import flatten_parameters
 
@@ -59,13 +59,13 @@ def train_expert(data, settings: ExpertSettings, seed: int, device: torch.device
     net = build_model(settings.model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(device).train()
     g = torch.Generator().manual_seed(derive_seed(seed, "expert-train"))
     opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=0.0, weight_decay=0.0)
-    x_all, y_all = data.train_images.to(device), data.train_labels.to(device)
+    x_all, y_all = data_rows(data, device), data.train_labels.to(device)
     snapshots = [flatten_parameters(net).cpu()]
     for _ in progress_bar(range(settings.epochs), desc=desc, quiet=quiet):
-        order = torch.randperm(len(x_all), generator=g).to(device)
+        order = torch.randperm(len(y_all), generator=g).to(device)
         for start in range(0, len(order), settings.batch_size):
             idx = order[start:start + settings.batch_size]
-            x = dsa(x_all[idx], g, settings.dsa_strategy)
+            x = dsa(x_all(idx), g, settings.dsa_strategy)
             if settings.sam_rho > 0:
                 _sam_step(net, lambda: classification_loss(net(x), y_all[idx]), opt, settings.sam_rho)
             else:

@@ -40,7 +40,7 @@ def initial_set(data, per_class: int, fmodel: FlatModel, trajectories: list, how
         if how == "real":
             chosen.append(idx[:per_class])
             continue
-        correct = final_logits(fmodel, trajectories, data.train_images[idx], device).argmax(2) == c  # E × n
+        correct = final_logits(fmodel, trajectories, data.images_of("train", idx), device).argmax(2) == c  # E × n
         picked: list[int] = []
         for e in range(len(trajectories)):
             for j in torch.nonzero(correct[e]).flatten().tolist():
@@ -56,7 +56,7 @@ def initial_set(data, per_class: int, fmodel: FlatModel, trajectories: list, how
             picked += rest
         chosen.append(idx[torch.tensor(picked)])
     index = torch.cat(chosen)
-    images = data.train_images[index].clone()
+    images = data.images_of("train", index).clone()
     classes = data.train_labels[index].clone()
     logits = final_logits(fmodel, trajectories, images, device)  # E × N × K
     right = (logits.argmax(2) == classes.view(1, -1)).float()  # E × N

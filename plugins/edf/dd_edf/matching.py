@@ -98,7 +98,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         loss.backward()
         weighted = ctx.weight_pixel_gradients(PixelGradients(grad=x.grad, images=x.detach(), labels=y.detach(), iteration=it))
         x.grad = weighted.detach()
-        value = float(loss.detach())
+        value, lr_now = torch.stack([loss.detach(), step_size.detach().reshape(())]).tolist()  # the iteration's one host sync
         gated = opts.method == "datm" and not value <= opts.threshold
         if not math.isfinite(value) or gated:
             skipped_run += 1
@@ -110,11 +110,11 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
             skipped_run = 0
             learn.step()
         ctx.record("loss", value, it)
-        ctx.record("step_size", float(step_size.detach()), it)
+        ctx.record("step_size", step_size.detach().clone(), it)  # read back when metrics are flushed
         ctx.record("skipped", float(skipped_run > 0), it)
         ctx.record("seconds", time.perf_counter() - tick, it)
         if hasattr(bar, "set_postfix"):
-            bar.set_postfix(loss=f"{value:.3f}", lr=f"{float(step_size.detach()):.4f}", skipped=skipped_total)
+            bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr_now:.4f}", skipped=skipped_total)
         if (it + 1) % opts.checkpoint_every == 0 and it + 1 < opts.iterations:
             ctx.checkpoint(learn.state(), it + 1, {"skipped_run": skipped_run, "skipped_total": skipped_total})
     ctx.log(f"done: {skipped_total} of {opts.iterations} iterations skipped by the gate; learned step size {float(step_size.detach()):.5f}")
