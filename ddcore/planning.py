@@ -111,7 +111,7 @@ def plan_run(spec: RunSpec, pm: PluginManager) -> Plan:
             f"{what}; put one before them (for example --plugins edf,{','.join(modifiers)})."
         )
     _assign_pool_sizes(stages, spec.ipc, spec.pool_factor)
-    evaluator = _evaluator(spec.evaluator, registry)
+    evaluator = evaluator_named(spec.evaluator, registry)
     option_names = list(dict.fromkeys([s.name for s in stages] + modifiers + [EVAL_OPTIONS]))
     models = {name: reg.value for name, reg in registry.options.items() if name != EVAL_OPTIONS}
     if evaluator.options is not None:
@@ -183,7 +183,8 @@ def _resolve_names(names: list[str], registry: Registry, hook_plugins: set[str])
     return stages, modifiers, active
 
 
-def _evaluator(name: str, registry: Registry) -> Any:
+def evaluator_named(name: str, registry: Registry) -> Any:
+    """The registered evaluator ``name``; one sentence naming the known ones if there is none."""
     if name not in registry.evaluator:
         raise ConfigError(f"unknown evaluator {name!r}; known: {', '.join(sorted(registry.evaluator))}.")
     return registry.evaluator[name].value

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .options import load_run_file, merge, parse_assignments
-from .planning import EVAL_OPTIONS, RunSpec, plan_run, resolve_options
+from .planning import DEFAULT_EVALUATOR, EVAL_OPTIONS, RunSpec, evaluator_named, plan_run, resolve_options
 from .stage_files import read_run_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,13 +107,12 @@ def evaluate_artifact(path, pm: PluginManager, options=(), baselines=(), dataset
     """``dd eval``: evaluate the artifact at ``path`` and write ``eval.json`` beside it."""
     from .artifact import DistilledSet, resolve_artifact_path
     from .cache import Cache
-    from .planning import _evaluator
     from .plugins import using
     from .realdata import load_real_data
 
     artifact = resolve_artifact_path(path, must_exist=True)
     dset = DistilledSet.load(artifact)
-    chosen = _evaluator(evaluator or dset.facts.get("evaluator") or "fresh_nets", pm.registry)
+    chosen = evaluator_named(evaluator or dset.facts.get("evaluator") or DEFAULT_EVALUATOR, pm.registry)
     models = {EVAL_OPTIONS: chosen.options} if chosen.options is not None else {}
     protocol = resolve_options(parse_assignments(options), models, [EVAL_OPTIONS], pm.registry).get(EVAL_OPTIONS)
     ds = dataset or dset.facts.get("dataset")
