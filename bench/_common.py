@@ -24,6 +24,14 @@ def evaluate(path: Path, dataset: str, nets: int, epochs: int, baseline: bool = 
     return json.loads(((path if path.is_dir() else path.parent) / name).read_text())
 
 
+def rss_bytes() -> int:
+    """This process's resident memory now (Linux)."""
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def device_name() -> str:
     """What `--device auto` picks here, for the protocol line (GPU and CPU numbers are not bit-identical)."""
     import torch

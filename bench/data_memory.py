@@ -28,11 +28,6 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results" / "data_memory.json"
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def write_folder(root: Path, classes: int, per_class: int, val: int, size: int) -> None:
     import numpy as np
     from PIL import Image
@@ -49,6 +44,7 @@ def write_folder(root: Path, classes: int, per_class: int, val: int, size: int) 
 def load(folder: str, cache: str, materialize: bool) -> dict:
     """Runs in a child process."""
     import torch
+    from _common import rss_bytes
 
     from ddcore import get_plugin_manager, open_dataset
     from ddcore.builtins.data import imagefolder, split  # noqa: F401  (their imports: PIL, safetensors, sklearn)

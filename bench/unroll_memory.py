@@ -33,11 +33,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "unroll_memory.json"
 MODEL, BATCH, IPC, ALPHA = "convnet-w64", 50, 10, 0.05
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def problem(device, segment: Path):
     """(flat model, images, soft labels, α, start θ, target θ) on ``device``."""
     import torch
@@ -72,6 +67,7 @@ def iteration(fm, x, y, alpha, start, target, steps: int, mode: str, seed: int):
 def one(mode: str, steps: int, iterations: int, device_name: str, segment: Path) -> dict:
     """Runs in a child process: one mode at one number of steps."""
     import torch
+    from _common import rss_bytes
 
     device = torch.device(device_name)
     fm, x, y, alpha, start, target = problem(device, segment)

@@ -118,6 +118,7 @@ class PluginManager:
         self.warnings: list[str] = []
         self.owned: dict[str, list[str]] = {}  # plugin -> pluggy names of the modifier objects it registered
         self._registry: Registry | None = None
+        self._callers: dict[tuple, pluggy.HookCaller] = {}
         self._load_entry_points(third_party=load_entry_points)
 
     # --- loading --------------------------------------------------------------------------
@@ -175,10 +176,12 @@ class PluginManager:
         record.hooks = sorted({impl.function.__name__ for impl in self._impls(name)})
         self.records[name] = record
         self._registry = None
+        self._callers.clear()
         return True
 
     def _unregister(self, name: str, modifiers_only: bool = False) -> None:
         """Take a plugin and every modifier object it registered out of pluggy."""
+        self._callers.clear()
         for pluggy_name in [*([] if modifiers_only else [name]), *self.owned.pop(name, [])]:
             plugin = self.pm.get_plugin(pluggy_name)
             if plugin is not None:
@@ -260,6 +263,7 @@ class PluginManager:
         for mod in modifiers:
             pluggy_name = f"{plugin}:{mod.name}"
             self.pm.register(mod, name=pluggy_name)
+            self._callers.clear()
             self.owned.setdefault(plugin, []).append(pluggy_name)
             unknown = self._unknown_hooks(mod)
             if unknown:
@@ -270,9 +274,11 @@ class PluginManager:
     def subset_caller(self, hook_name: str, plugin_names: list[str]) -> pluggy.HookCaller:
         """pluggy's caller of ``hook_name`` restricted to ``plugin_names`` (wrappers, tracing and
         tryfirst/trylast among them work as in any pluggy call)."""
-        keep = set(plugin_names)
-        others = [p for n, p in self.pm.list_name_plugin() if n not in keep]
-        return self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+        key = (hook_name, frozenset(plugin_names), len(self.pm.list_name_plugin()))
+        if key not in self._callers:  # weighting hooks ask for the same subsets every iteration
+            others = [p for n, p in self.pm.list_name_plugin() if n not in key[1]]
+            self._callers[key] = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+        return self._callers[key]
 
     def call_in_order(self, hook_name: str, plugin_names: list[str], **kwargs: Any) -> list[Any]:
         """Call ``hook_name`` once per plugin of ``plugin_names``, in that order; other plugins never
