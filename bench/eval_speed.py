@@ -1,13 +1,14 @@
-"""How long the evaluation protocol takes: K networks one after another, or together (``eval.batched``).
+"""How long the evaluation protocol takes: K networks one after another, or together (``eval.batched``),
+and on a GPU with the precision knobs (bf16 autocast, channels-last, torch.compile).
 
     python bench/eval_speed.py                          # digits and mnist5k, IPC 10, K = 5, 300 epochs, 3 repeats
-    python bench/eval_speed.py --datasets digits --epochs 100 --repeats 2 --device cuda
+    python bench/eval_speed.py --datasets digits --epochs 100 --repeats 2 --device cuda --knobs
 
 Protocol: the set is a random real subset of the dataset (IPC per class, seed 0); `dd eval`'s
 protocol (`convnet`: ConvNet-D2 w128 on 8×8 digits, D3 on 28×28 mnist5k; instance norm, SGD, DSA,
 batch 256), no baselines. Each configuration runs ``--repeats`` times; the JSON
-(``bench/results/eval_speed.json``) keeps every wall-clock time and the accuracies, and the table
-prints seconds mean ± std and the batched/sequential ratio.
+(``bench/results/eval_speed.json``, ``eval_speed-cuda.json`` on a GPU) keeps every wall-clock time
+and the accuracies, and the table prints seconds mean ± std and the ratio to one after another.
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eval_speed.json"
+VARIANTS = [  # (name, eval options); the first two are the CPU bench, the rest run with --knobs
+    ("one after another", {"batched": False}),
+    ("together", {"batched": True}),
+    ("one after another, bf16", {"batched": False, "precision": "bf16", "channels_last": False}),
+    ("one after another, bf16 + channels-last", {"batched": False, "precision": "bf16", "channels_last": True}),
+    ("together, bf16", {"batched": True, "precision": "bf16"}),
+    ("one after another, torch.compile", {"batched": False, "compile": True}),
+]
 
 
 def main() -> None:
@@ -32,6 +41,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default="convnet")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--knobs", action="store_true", help="also bf16, bf16 + channels-last and torch.compile (one after another)")
     args = ap.parse_args()
     import torch
 
@@ -44,16 +54,17 @@ def main() -> None:
         data = open_dataset(name)
         idx = random_subset(data, [args.ipc] * data.num_classes, torch.Generator().manual_seed(0))
         dset = DistilledSet.from_real(data, images=data.train_images[idx], classes=data.train_labels[idx])
-        for batched in (False, True):
+        for variant, knobs in VARIANTS[:len(VARIANTS) if args.knobs else 2]:
             times, accs = [], []
             for _ in range(args.repeats):
-                options = EvalOptions(num_nets=args.nets, epochs=args.epochs, model=args.model, batched=batched)
+                options = EvalOptions(num_nets=args.nets, epochs=args.epochs, model=args.model, **knobs)
                 tick = time.perf_counter()
                 r = evaluate(dset, data, options, device, baselines=(), quiet=True)
                 times.append(time.perf_counter() - tick)
                 accs.append(r["distilled"]["accuracies"])
-            rows.append({"dataset": name, "batched": batched, "seconds": times, "accuracies": accs})
-            print(f"{name} batched={batched}: {statistics.mean(times):.2f} s", flush=True)
+            rows.append({"dataset": name, "variant": variant, "options": knobs, "batched": knobs["batched"],
+                         "seconds": times, "accuracies": accs})
+            print(f"{name} {variant}: {statistics.mean(times):.2f} s", flush=True)
     result = {
         "bench": "eval_speed", "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
@@ -80,7 +91,8 @@ def table(result: dict) -> str:
         sd = statistics.stdev(r["seconds"]) if len(r["seconds"]) > 1 else 0.0
         seq = next(x for x in result["rows"] if x["dataset"] == r["dataset"] and not x["batched"])
         accs = r["accuracies"][0]
-        lines.append(f"| {r['dataset']} | {'together' if r['batched'] else 'one after another'} | {mean:.1f} ± {sd:.1f} | "
+        variant = r.get("variant") or ("together" if r["batched"] else "one after another")
+        lines.append(f"| {r['dataset']} | {variant} | {mean:.1f} ± {sd:.1f} | "
                      f"{mean / statistics.mean(seq['seconds']):.2f}× | {statistics.mean(accs):.2f} ± {statistics.pstdev(accs):.2f} |")
     return "\n".join(lines)
 

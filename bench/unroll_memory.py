@@ -2,6 +2,9 @@
 
     python bench/unroll_memory.py                          # mnist5k, IPC 10, syn_steps 10 20 40 80, CPU
     python bench/unroll_memory.py --steps 10 20 --iterations 2
+    python bench/unroll_memory.py --device cuda                                 # -> unroll_memory-cuda.json
+    python bench/unroll_memory.py --device cuda --ipc 50 --batch 500 --steps 80 --modes full checkpoint \
+        --error-steps --name unroll_memory-cuda-ipc50                           # the paper-scale row
 
 Setting: the mnist5k-ipc10 preset's network (ConvNet-D3 width 64) and minibatch (batch_syn 50),
 100 synthetic images (10 real ones per class), soft labels, DSA, step size α = 0.05; the expert
@@ -12,7 +15,8 @@ size (CPU) or ``torch.cuda.max_memory_allocated`` (GPU), minus what it held befo
 iteration; seconds per iteration are the mean of ``--iterations`` after one warm-up.
 TESLA's error: ‖∇_X tesla − ∇_X full‖ / ‖∇_X full‖ (and the same for α) at the presets' step
 sizes (0.01: CIFAR/ImageNet presets; 0.05: digits/mnist5k), same draws. Writes
-``bench/results/unroll_memory.json`` and prints a table.
+``bench/results/unroll_memory.json`` (``unroll_memory-cuda.json`` on a GPU, or ``--name``) and prints
+a table. A mode that runs out of GPU memory is recorded as such, not dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "unroll_memory.json"
-MODEL, BATCH, IPC, ALPHA = "convnet-w64", 50, 10, 0.05
+MODEL, ALPHA = "convnet-w64", 0.05
+IPC, BATCH = int(os.environ.get("UNROLL_BENCH_IPC", 10)), int(os.environ.get("UNROLL_BENCH_BATCH", 50))  # set by --ipc/--batch
 
 
 def problem(device, segment: Path):
@@ -77,7 +82,12 @@ def one(mode: str, steps: int, iterations: int, device_name: str, segment: Path)
     secs = []
     for i in range(iterations + 1):
         tick = time.perf_counter()
-        iteration(fm, x, y, alpha, start, target, steps, mode, seed=i)
+        try:
+            iteration(fm, x, y, alpha, start, target, steps, mode, seed=i)
+        except torch.cuda.OutOfMemoryError:
+            total = torch.cuda.get_device_properties(device).total_memory
+            return {"mode": mode, "steps": steps, "seconds": [], "peak_bytes": None, "before_bytes": before,
+                    "out_of_memory": f"needed more than the GPU's {total / 2**30:.0f} GiB"}
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         secs.append(time.perf_counter() - tick)
@@ -132,10 +142,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, nargs="+", default=[10, 20, 40, 80])
     ap.add_argument("--modes", nargs="+", default=["full", "checkpoint", "tesla"])
     ap.add_argument("--iterations", type=int, default=2, help="timed iterations after one warm-up")
-    ap.add_argument("--error-steps", type=int, nargs="+", default=[10, 20, 40])
+    ap.add_argument("--error-steps", type=int, nargs="*", default=[10, 20, 40], help="none: skip the TESLA error rows")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--ipc", type=int, default=IPC, help="synthetic images per class")
+    ap.add_argument("--batch", type=int, default=BATCH, help="batch_syn: images per inner step")
+    ap.add_argument("--name", default=None, help="results/NAME.json (default unroll_memory, or unroll_memory-cuda on a GPU)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    os.environ["UNROLL_BENCH_IPC"], os.environ["UNROLL_BENCH_BATCH"] = str(args.ipc), str(args.batch)  # for the children
     if args.child:
         kind, *rest = args.child
         result = one(rest[0], int(rest[1]), int(rest[2]), rest[3], Path(rest[4])) if kind == "one" else \
@@ -155,14 +169,16 @@ def main() -> None:
     result = {
         "bench": "unroll_memory", "device": device, "device_name": dev_name, "threads": threads,
         "torch": torch.__version__, "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")},
-        "protocol": {"dataset": "mnist5k", "ipc": IPC, "model": MODEL, "batch_syn": BATCH, "step_size": ALPHA, "labels": "soft",
+        "protocol": {"dataset": "mnist5k", "ipc": args.ipc, "model": MODEL, "batch_syn": args.batch, "step_size": ALPHA, "labels": "soft",
                      "dsa": True, "iterations_timed": args.iterations, "warmup": 1, "seeds": "draws seeded 0..iterations",
                      "peak": "max RSS (CPU) or max CUDA allocated, minus the process's memory before the first iteration"},
         "rows": rows, "tesla_error": errors,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"# unroll_memory: {device} ({dev_name}), {threads} threads, torch {torch.__version__} -> {RESULTS}")
+    out = RESULTS.with_name(f"{args.name}.json") if args.name else \
+        RESULTS if device == "cpu" else RESULTS.with_name(f"unroll_memory-{torch.device(device).type}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"# unroll_memory: {device} ({dev_name}), {threads} threads, torch {torch.__version__} -> {out}")
     print(table(result))
 
 
@@ -170,9 +186,14 @@ def table(result: dict) -> str:
     """The README table, generated from the JSON."""
     lines = ["| syn_steps | mode | peak memory (GiB) | s / iteration |", "|---|---|---|---|"]
     for r in result["rows"]:
+        if r.get("out_of_memory"):
+            lines.append(f"| {r['steps']} | {r['mode']} | out of memory: {r['out_of_memory']} | |")
+            continue
         secs = r["seconds"]
         sd = statistics.stdev(secs) if len(secs) > 1 else 0.0
         lines.append(f"| {r['steps']} | {r['mode']} | {r['peak_bytes'] / 2**30:.2f} | {statistics.mean(secs):.2f} ± {sd:.2f} |")
+    if not result["tesla_error"]:
+        return "\n".join(lines)
     lines += ["", "| syn_steps | α | TESLA ∇X relative error | cosine(∇X) | ∇α relative error |", "|---|---|---|---|---|"]
     for e in result["tesla_error"]:
         lines.append(f"| {e['steps']} | {e['alpha']} | {e['images_rel_error']:.3f} | {e['images_cosine']:.3f} | {e['step_size_rel_error']:.3f} |")

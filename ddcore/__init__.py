@@ -6,65 +6,44 @@ Plugins import only this package (and ``ddcore.testing`` in their tests)::
 
 Everything a plugin may use is in ``__all__`` (docs/api.md describes each name). Names that touch
 torch are imported lazily on first attribute access, so ``import ddcore`` and ``dd --help`` stay
-instant.
+instant; ``__init__.pyi`` gives type checkers and editors the same names.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 from .errors import ConfigError, DataError, DDError, PluginError
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it (imported on first use)
-_LAZY = {
+# module -> the public names it defines (imported on first use)
+_EXPORTS = {
     # what hooks receive and return
-    "DistilledSet": "ddcore.artifact",
-    "RunContext": "ddcore.context",
-    "RealData": "ddcore.realdata",
-    "DatasetSpec": "ddcore.realdata",
-    "DatasetTransform": "ddcore.realdata",
-    "ModelSpec": "ddcore.models",
-    "Synthesizer": "ddcore.components",
-    "Scorer": "ddcore.components",
-    "Selector": "ddcore.components",
-    "Modifier": "ddcore.components",
-    "Evaluator": "ddcore.components",
-    "MatchingTerms": "ddcore.components",
-    "PixelGradients": "ddcore.components",
-    "StageReport": "ddcore.components",
-    "Options": "ddcore.options",
-    "ModelName": "ddcore.models",
-    "Cache": "ddcore.cache",
+    "ddcore.artifact": "DistilledSet",
+    "ddcore.context": "RunContext derive_seed pick_device",
+    "ddcore.realdata": "RealData DatasetSpec DatasetTransform open_dataset",
+    "ddcore.models": "ModelSpec ModelName build_model architecture_fingerprint check_model_name",
+    "ddcore.components": "Synthesizer Scorer Selector Modifier Evaluator MatchingTerms PixelGradients StageReport",
+    "ddcore.options": "Options",
+    "ddcore.cache": "Cache",
     # helpers for plugin code
-    "build_model": "ddcore.models",
-    "architecture_fingerprint": "ddcore.models",
-    "check_model_name": "ddcore.models",
-    "derive_seed": "ddcore.context",
-    "pick_device": "ddcore.context",
-    "open_dataset": "ddcore.realdata",
-    "stage_sets": "ddcore.stage_files",
-    "for_display": "ddcore.stage_files",
-    "get_plugin_manager": "ddcore.plugins",
-    "progress_bar": "ddcore.progress",
-    "atomic_path": "ddcore.atomic",
-    "TrainSettings": "ddcore.builtins.training",
-    "train_classifier": "ddcore.builtins.training",
-    "data_rows": "ddcore.builtins.training",
-    "classification_loss": "ddcore.builtins.training",
-    "soft_cross_entropy": "ddcore.builtins.training",
-    "accuracy": "ddcore.builtins.training",
-    "predict": "ddcore.builtins.training",
-    "dsa": "ddcore.builtins.augment",
-    "real_data_classifier": "ddcore.builtins.classifier",
-    "to_pixels": "ddcore.builtins.images",
-    "save_grid": "ddcore.builtins.images",
-    "save_before_after": "ddcore.builtins.images",
-    "write_grids": "ddcore.builtins.images",
+    "ddcore.distributed": "Dist distributed_context",
+    "ddcore.stage_files": "stage_sets for_display",
+    "ddcore.plugins": "get_plugin_manager",
+    "ddcore.progress": "progress_bar",
+    "ddcore.atomic": "atomic_path",
+    "ddcore.builtins.training": "TrainSettings train_classifier data_rows classification_loss soft_cross_entropy accuracy "
+                                "predict autocast",
+    "ddcore.builtins.batched": "train_classifier_batched batchable",
+    "ddcore.builtins.collectives": "all_reduce_ all_gather_objects broadcast_object gather_rows gather_by_index "
+                                   "sum_across_ranks reduce_gradient",
+    "ddcore.builtins.augment": "dsa Draws",
+    "ddcore.builtins.classifier": "real_data_classifier",
+    "ddcore.builtins.images": "to_pixels save_grid save_before_after write_grids",
 }
+_LAZY = {name: module for module, names in _EXPORTS.items() for name in names.split()}
 
 __all__ = ["hookimpl", "DDError", "ConfigError", "DataError", "PluginError", "__version__", *_LAZY]
 
@@ -76,24 +55,3 @@ def __getattr__(name: str):
         return value
     raise AttributeError(f"module 'ddcore' has no attribute {name!r}")
 
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .artifact import DistilledSet
-    from .atomic import atomic_path
-    from .builtins.augment import dsa
-    from .builtins.classifier import real_data_classifier
-    from .builtins.images import save_before_after, save_grid, to_pixels, write_grids
-    from .builtins.training import (
-        TrainSettings, accuracy, classification_loss, data_rows, predict, soft_cross_entropy, train_classifier,
-    )
-    from .cache import Cache
-    from .components import (
-        Evaluator, MatchingTerms, Modifier, PixelGradients, Scorer, Selector, StageReport, Synthesizer,
-    )
-    from .context import RunContext, derive_seed, pick_device
-    from .models import ModelName, ModelSpec, architecture_fingerprint, build_model, check_model_name
-    from .options import Options
-    from .plugins import get_plugin_manager
-    from .progress import progress_bar
-    from .realdata import DatasetSpec, DatasetTransform, RealData, open_dataset
-    from .stage_files import for_display, stage_sets

@@ -17,6 +17,7 @@ import torch
 
 from .atomic import atomic_path
 from .cache import Cache
+from .distributed import Dist
 from .errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +30,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` takes CUDA when present, else the CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` takes CUDA when present, else the CPU; ``cuda`` without a GPU is an error. Under
+    torchrun on GPUs, ``auto`` and ``cuda`` mean this rank's GPU (``cuda:LOCAL_RANK``)."""
+    from .distributed import device_for
+
+    name = device_for(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -53,7 +58,8 @@ class RunContext:
     ``data`` is the run's real data (so call hooks can train helpers on it). ``state`` is a
     scratch dict of tensors a stage or its hooks keep between iterations (for example a map
     refreshed every N iterations); it is saved with every checkpoint and restored on resume, and
-    cleared when the next stage starts.
+    cleared when the next stage starts. ``dist`` is this process's rank in a torchrun job (one
+    process otherwise): only its main rank writes checkpoints and metrics.
     """
 
     device: torch.device
@@ -69,6 +75,7 @@ class RunContext:
     quiet: bool = False
     data: RealData | None = None
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    dist: Dist = field(default_factory=Dist)
     _generators: dict[str, torch.Generator] = field(default_factory=dict, repr=False)
     _metrics: list[tuple[str, int, Any]] = field(default_factory=list, repr=False)
 
@@ -114,8 +121,9 @@ class RunContext:
         self._metrics.append((name, step, value))
 
     def flush_metrics(self) -> None:
-        """Append the points recorded since the last flush to the stage's metrics file."""
-        if not self._metrics:
+        """Append the points recorded since the last flush to the stage's metrics file (main rank)."""
+        if not self._metrics or not self.dist.is_main:
+            self._metrics.clear()
             return
         values = torch.stack([torch.as_tensor(v, dtype=torch.float64).cpu() for _, _, v in self._metrics]).tolist()
         path = self.out_dir / "metrics" / f"{self.stage_index:02d}-{self.stage}.jsonl"
@@ -134,13 +142,15 @@ class RunContext:
         """Save a stage's progress atomically; the stage's generators are saved with it."""
         from safetensors.torch import save_file
 
+        self.flush_metrics()
+        if not self.dist.is_main:
+            return
         tensors = {f"state.{k}": v.detach().contiguous().cpu().clone() for k, v in state.items()}
         for key, g in self._generators.items():
             tensors[f"rng.{key}"] = g.get_state().clone()
         for key, value in self.state.items():
             tensors[f"ctxstate.{key}"] = value.detach().contiguous().cpu().clone()
         info = {"step": step, "stage": self.stage, "meta": meta or {}}
-        self.flush_metrics()
         with atomic_path(self.checkpoint_path) as tmp:
             save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
 

@@ -2,7 +2,8 @@
 
 Each stage's pool is saved under ``stages/`` (``stage_files.py``); with ``resume`` finished
 stages are read back and the interrupted one continues from its last checkpoint, and stages
-copied by ``--reuse-from`` are read back the same way.
+copied by ``--reuse-from`` are read back the same way. Under torchrun every rank runs every
+stage (the stages split their work) and ends it with the same pool; rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -38,16 +39,23 @@ def execute(spec: RunSpec, pm: PluginManager, plan: Plan, resume: bool = False, 
     from .plugins import using
     from .reuse import read_reuse_record
 
-    out_dir = Path(spec.out).expanduser()
+    from .artifact import resolve_artifact_path
+    from .distributed import distributed_context
+
+    out_dir, d = Path(spec.out).expanduser(), distributed_context(spec.device)
     with using(pm):
-        if not resume:
+        if not resume and d.is_main:
             write_json(out_dir / "run.json", spec.model_dump())
-        data = load_data(spec, pm)
+        with d.main_first():  # rank 0 decodes and caches; the others read the cache
+            data = load_data(spec, pm)
         ctx = make_context(spec, plan, pm, data, quiet)
         pool, records = run_stages(plan, ctx, data, pm, resume, read_reuse_record(out_dir))
-        pool.facts = {**pool.facts, **run_facts(spec, plan, pm, data, records)}
-        artifact = pool.save(out_dir)
-        write_json(out_dir / "manifest.json", pool.manifest())
+        pool.facts = {**pool.facts, **run_facts(spec, plan, pm, data, records), "distributed": d.describe()}
+        artifact = resolve_artifact_path(out_dir, must_exist=False)
+        if d.is_main:
+            pool.save(artifact)
+            write_json(out_dir / "manifest.json", pool.manifest())
+        d.barrier()  # nobody reads the artifact before it exists
         ctx.stage, ctx.plugin = "", ""
         ctx.log(f"wrote {artifact} ({len(pool)} images, {pool.per_class_counts()[0]} per class)")
     return RunResult(pool, artifact, data)
@@ -66,13 +74,16 @@ def make_context(spec: RunSpec, plan: Plan, pm: PluginManager, data: RealData, q
 
     from .cache import Cache
     from .context import RunContext, pick_device
+    from .distributed import distributed_context
 
+    d = distributed_context(spec.device)
     device = pick_device(spec.device)
     torch.manual_seed(spec.seed)
     ctx = RunContext(device=device, seed=spec.seed, out_dir=Path(spec.out).expanduser(), cache=Cache(spec.cache_dir),
-                     options=plan.options, active_plugins=plan.active_plugins, plugin_manager=pm, quiet=quiet, data=data)
+                     options=plan.options, active_plugins=plan.active_plugins, plugin_manager=pm, quiet=quiet or not d.is_main,
+                     data=data, dist=d)
     ctx.log(f"dataset {data.name}: {len(data.train_labels)} train images {list(data.image_shape)}, "
-            f"{data.num_classes} classes; device {device}")
+            f"{data.num_classes} classes; device {device}" + (f"; rank {d.rank} of {d.world_size} ({d.backend})" if d.active else ""))
     return ctx
 
 
@@ -103,7 +114,8 @@ def run_stages(plan: Plan, ctx: RunContext, data: RealData, pm: PluginManager, r
         pool = run_stage(stage, ctx, data, pool)
         ctx.flush_metrics()
         pool.facts = {**pool.facts, "stages": list(records)}
-        pool.save(saved)
+        if ctx.dist.is_main:
+            pool.save(saved)
         ctx.log(f"stage {i} {stage.name} finished in {time.perf_counter() - started:.1f}s")
     assert pool is not None
     return pool, records

@@ -40,11 +40,19 @@ def configure_cli(quiet: bool = False, verbose: bool = False) -> None:
         root.removeHandler(h)
     handler = _Stderr()
     handler._dd_cli = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(logging.Formatter(rank_prefix() + "%(message)s"))
     handler.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+
+
+def rank_prefix() -> str:
+    """``[rank R] `` on the stderr lines of a torchrun job's other ranks (rank 0 writes log.txt)."""
+    import os
+
+    rank, world = os.environ.get("RANK", "0"), int(os.environ.get("WORLD_SIZE", "1"))
+    return f"[rank {rank}] " if world > 1 and rank != "0" else ""
 
 
 @contextmanager

@@ -75,19 +75,14 @@ class Registered:
     plugin: str
 
 
-@dataclass
 class Registry:
-    """Everything plugins registered: one table per kind, name -> Registered."""
+    """Everything plugins registered: one table per kind (``REGISTRATIONS``' tables: ``synthesizer``,
+    ``scorer``, ``selector``, ``modifier``, ``evaluator``, ``options``, ``datasets``,
+    ``dataset_transforms``, ``models``), each name -> Registered."""
 
-    synthesizer: dict[str, Registered] = field(default_factory=dict)
-    scorer: dict[str, Registered] = field(default_factory=dict)
-    selector: dict[str, Registered] = field(default_factory=dict)
-    modifier: dict[str, Registered] = field(default_factory=dict)
-    evaluator: dict[str, Registered] = field(default_factory=dict)
-    options: dict[str, Registered] = field(default_factory=dict)
-    datasets: dict[str, Registered] = field(default_factory=dict)
-    dataset_transforms: dict[str, Registered] = field(default_factory=dict)
-    models: dict[str, Registered] = field(default_factory=dict)
+    def __init__(self) -> None:
+        for table, _ in REGISTRATIONS.values():
+            setattr(self, table, {})
 
     @property
     def components(self) -> dict[str, dict[str, Registered]]:

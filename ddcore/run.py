@@ -71,6 +71,9 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
 
     ``reuse_from``: earlier run folders whose identical leading stages are copied instead of computed.
     """
+    from contextlib import nullcontext
+
+    from .distributed import distributed_context
     from .execution import execute
     from .logs import logger_for, run_log
     from .reuse import check_reuse_sources, copy_stages, plan_reuse
@@ -84,14 +87,21 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
         reused, source, summary["reuse"] = plan_reuse(spec, plan, pm, list(reuse_from))
     if dry_run:
         return summary
+    from .builtins.collectives import broadcast_object
+
+    d = distributed_context(spec.device)
+    spec = spec.model_copy(update={"out": broadcast_object(spec.out, d)})  # a default --out names the time: rank 0's
     out = Path(spec.out).expanduser()
     if not resume and out.exists() and any(out.iterdir()):
         if not overwrite:
             raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
-        shutil.rmtree(out)
-    if reused:
+        d.barrier()  # every rank has looked before rank 0 empties it
+        if d.is_main:
+            shutil.rmtree(out)
+    if reused and d.is_main:
         copy_stages(plan, reused, source, out)
-    with run_log(out):
+    d.barrier()
+    with run_log(out) if d.is_main else nullcontext():
         if reuse_from:
             logger_for().info("[dd] %s", summary["reuse"])
         result = execute(spec, pm, plan, resume=resume, quiet=quiet)
@@ -131,17 +141,21 @@ def evaluate_set(dset: DistilledSet, artifact: Path, data: RealData, pm: PluginM
     from .atomic import write_json
     from .cache import Cache
     from .context import RunContext, pick_device
+    from .distributed import distributed_context
     from .logs import logger_for
     from .plugins import using
 
-    ctx = RunContext(device=pick_device(device), seed=0, out_dir=artifact.parent, cache=Cache(cache_dir), plugin_manager=pm,
-                     quiet=quiet, data=data, stage="eval", plugin=pm.registry.evaluator[evaluator.name].plugin,
-                     options={EVAL_OPTIONS: protocol} if protocol is not None else {})
+    d = distributed_context(device)
+    ctx = RunContext(device=pick_device(device), seed=0, out_dir=artifact.parent, cache=Cache(cache_dir),
+                     plugin_manager=pm, quiet=quiet or not d.is_main, data=data, stage="eval",
+                     plugin=pm.registry.evaluator[evaluator.name].plugin,
+                     options={EVAL_OPTIONS: protocol} if protocol is not None else {}, dist=d)
     ctx.log(f"evaluating {artifact} with {evaluator.name}")
     with using(pm):
         result = evaluator.evaluate(ctx, dset, data, protocol, tuple(b for b in baselines if b != "none"))
     result = {"evaluator": evaluator.name, **result, "artifact": str(artifact)}
-    write_json(eval_path(artifact), result)
+    if d.is_main:
+        write_json(eval_path(artifact), result)
     for line in evaluator.summary(result).splitlines():
         logger_for().info("[eval] %s", line)
     return result

@@ -125,6 +125,19 @@ def test_everything_ddcore_exports_resolves():
         assert getattr(ddcore, name) is not None, name
 
 
+def test_the_type_stub_declares_exactly_the_public_names():
+    """``ddcore/__init__.pyi`` (what editors and type checkers read) and the lazy ``__all__`` agree."""
+    import ast
+
+    import ddcore
+
+    tree = ast.parse((ROOT / "ddcore" / "__init__.pyi").read_text())
+    imported = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    declared = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "__all__")
+    assert set(declared) == set(ddcore.__all__)
+    assert imported == set(ddcore.__all__) - {"__version__"}
+
+
 def test_the_core_stays_under_two_thousand_code_lines():
     sys.path.insert(0, str(ROOT / "tools"))
     from core_lines import count

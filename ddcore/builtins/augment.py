@@ -2,9 +2,9 @@
 
 Every transform is differentiable with respect to the images, so synthesizers can augment
 inside an unrolled optimisation and the evaluation protocol uses the same augmentation.
-Parameters are drawn per image from an explicit ``torch.Generator``: two calls with generators
-in the same state apply identical transforms (the "siamese" property), and resumed runs repeat
-the same draws.
+Parameters are drawn per image from an explicit ``torch.Generator`` (or a ``Draws`` pair): two
+calls with generators in the same state apply identical transforms (the "siamese" property), and
+resumed runs repeat the same draws.
 
 Families (defaults as in the DSA paper): ``color`` (brightness ±0.5, saturation ×[0, 2],
 contrast ×[0.5, 1.5]), ``crop`` (translate by up to 12.5 % with zero padding), ``cutout`` (zero
@@ -36,8 +36,54 @@ class DSAParams:
     rotate_degrees: float = 15.0
 
 
-def _u(n: int, g: torch.Generator | None, device) -> torch.Tensor:
-    return torch.rand(n, generator=g, device=g.device if g is not None else "cpu").to(device)
+class Draws:
+    """Where the random numbers of augmentation and batch order come from, as a pair of generators.
+
+    ``host`` (a CPU generator) makes the choices Python branches on (which DSA family a batch gets);
+    ``device`` draws per-image parameters and batch orders where the images live, so a GPU loop
+    never copies random numbers from the host (each copy would wait for the GPU). On a CPU both are
+    one generator, and the draws are exactly those of a plain ``torch.Generator``.
+    """
+
+    def __init__(self, host: torch.Generator, device: torch.Generator | None = None):
+        self.host, self.device = host, device if device is not None else host
+
+    @classmethod
+    def seeded(cls, seed: int, device: torch.device | str = "cpu") -> "Draws":
+        host = torch.Generator().manual_seed(seed)
+        if torch.device(device).type == "cpu":
+            return cls(host)
+        return cls(host, torch.Generator(device=device).manual_seed((seed + 1) % 2**63))
+
+    def permutation(self, n: int) -> torch.Tensor:
+        """A random order of ``n`` items, on the device generator's device."""
+        return torch.randperm(n, generator=self.device, device=self.device.device)
+
+    def get_state(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.host.get_state(), None if self.device is self.host else self.device.get_state()
+
+    def replay(self, state: tuple[torch.Tensor, torch.Tensor | None]) -> "Draws":
+        """A new pair in ``state`` (from ``get_state``): it repeats the draws made from there."""
+        host = torch.Generator()
+        host.set_state(state[0])
+        if state[1] is None:
+            return Draws(host)
+        device = torch.Generator(device=self.device.device)
+        device.set_state(state[1])
+        return Draws(host, device)
+
+
+def as_draws(generator: torch.Generator | Draws | None) -> Draws | None:
+    """A plain generator serves as both halves (how every caller before ``Draws`` drew)."""
+    return generator if generator is None or isinstance(generator, Draws) else Draws(generator)
+
+
+def _u(n: int, g: torch.Generator | Draws | None, device) -> torch.Tensor:
+    """n uniform draws for ``device``, from the per-image half of ``g``."""
+    if g is None:
+        return torch.rand(n).to(device)
+    source = as_draws(g).device
+    return torch.rand(n, generator=source, device=source.device).to(device)
 
 
 def _color(x, p, g):
@@ -125,15 +171,17 @@ def parse_strategy(strategy: str) -> list[str]:
     return names
 
 
-def dsa(x: torch.Tensor, generator: torch.Generator | None = None, strategy: str = DEFAULT_STRATEGY,
+def dsa(x: torch.Tensor, generator: torch.Generator | Draws | None = None, strategy: str = DEFAULT_STRATEGY,
         mode: str = "single", params: DSAParams = DSAParams()) -> torch.Tensor:
     """Augment a batch N×C×H×W; differentiable in ``x``. See the module docstring."""
     names = parse_strategy(strategy)
     if not names:
         return x
+    draws = as_draws(generator)
     if mode == "single":
-        pick = int(torch.randint(len(names), (1,), generator=generator, device=generator.device if generator is not None else "cpu"))
+        host = draws.host if draws is not None else None
+        pick = int(torch.randint(len(names), (1,), generator=host, device=host.device if host is not None else "cpu"))
         names = [names[pick]]
     for name in names:
-        x = FAMILIES[name](x, params, generator)
+        x = FAMILIES[name](x, params, draws)
     return x

@@ -4,15 +4,17 @@ Train K fresh networks from scratch on the set, test each on the real test split
 mean ± std of **final-epoch** accuracy (never the best epoch on the test set). The identical
 protocol, with the same K initialisation seeds, runs on the baselines: a random real subset
 with the same images per class (a fresh subset per network, so its ± includes the choice of
-subset) and, on request, the full training set. Its options are the run's ``eval.*``.
+subset) and, on request, the full training set. Its options are the run's ``eval.*``. Under
+torchrun network k trains on rank k mod W and the accuracies are gathered, so every rank ends with
+the one-process result.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ddcore.components import Evaluator
 from ddcore.hookspecs import hookimpl
@@ -24,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ddcore.artifact import DistilledSet
     from ddcore.context import RunContext
+    from ddcore.distributed import Dist
     from ddcore.realdata import RealData
 
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
@@ -44,6 +47,18 @@ class EvalOptions(Options):
     seed: int = Field(0, description="seeds network k's initialisation and batch order (the same for the set and its baselines)")
     batched: bool | None = Field(None, description="train the K networks together (vmap) instead of one after another; "
                                                    "unset = together on a GPU, one after another on a CPU (the faster there)")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="forward passes in fp32, or under bf16 autocast (for GPUs)")
+    channels_last: bool | None = Field(None, description="store networks and batches channels-last (one after another only); "
+                                                         "unset = on a GPU with bf16, where tensor cores want it")
+    compile: bool = Field(False, description="run each network through torch.compile (one after another only; compiling "
+                                             "takes a while, so it pays off for long protocols)")
+
+    @model_validator(mode="after")
+    def _compile_alone(self) -> "EvalOptions":
+        if self.compile and self.batched:
+            raise ValueError("eval.compile compiles each network on its own, so it cannot train them together; "
+                             "drop eval.batched=true or eval.compile=true")
+        return self
 
     @field_validator("dsa_strategy")
     @classmethod
@@ -57,47 +72,60 @@ class EvalOptions(Options):
 BASELINES = ("random", "full")
 
 
-def settings_for(protocol: EvalOptions, lr: float):
+def settings_for(protocol: EvalOptions, lr: float, device: torch.device):
     from .training import TrainSettings
 
+    channels_last = protocol.channels_last if protocol.channels_last is not None else (
+        device.type == "cuda" and protocol.precision == "bf16")
     return TrainSettings(
         epochs=protocol.epochs, lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay,
         batch_size=protocol.batch_size, dsa_strategy=protocol.dsa_strategy, temperature=protocol.temperature,
+        precision=protocol.precision, channels_last=channels_last, compile=protocol.compile,
     )
 
 
 def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data: RealData, protocol: EvalOptions, lr: float,
-                   device: torch.device, desc: str, quiet: bool) -> list[float]:
+                   device: torch.device, desc: str, quiet: bool, dist: Dist | None = None) -> list[float]:
     """The protocol's K networks, network k on ``images[k]``: seeded init and batch order, trained
-    (together when ``eval.batched`` says so), final-epoch test accuracy of each."""
+    (together when ``eval.batched`` says so), final-epoch test accuracy of each. Under torchrun
+    each rank trains networks k ≡ rank (mod W) and the K accuracies are gathered on every rank."""
     import torch
 
     from ddcore.context import derive_seed
     from ddcore.models import build_model
     from ddcore.progress import progress_bar
 
+    from .augment import Draws
     from .batched import batchable, train_classifier_batched
+    from .collectives import all_gather_objects
     from .training import accuracy, train_classifier
 
+    ks = dist.mine(len(images)) if dist is not None else list(range(len(images)))
     nets, generators = [], []
-    for k in range(len(images)):
+    for k in ks:
         torch.manual_seed(derive_seed(protocol.seed, "eval-init", k))
         nets.append(build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:]))
-        generators.append(torch.Generator().manual_seed(derive_seed(protocol.seed, "eval-train", k)))
-    settings = settings_for(protocol, lr)
-    if batched(protocol, device) and batchable(nets[0]) and len(nets) > 1:
+        generators.append(Draws.seeded(derive_seed(protocol.seed, "eval-train", k), device))
+    settings = settings_for(protocol, lr, device)
+    if batched(protocol, device) and len(nets) > 1 and batchable(nets[0]):
         bar = lambda it: progress_bar(it, desc=f"{desc}: {len(nets)} nets together", quiet=quiet)  # noqa: E731
-        train_classifier_batched(nets, images, targets, settings, generators, device, progress=bar)
+        train_classifier_batched(nets, [images[k] for k in ks], [targets[k] for k in ks], settings, generators, device,
+                                 progress=bar)
     else:
-        for k, net in enumerate(nets):
-            bar = lambda it, k=k: progress_bar(it, desc=f"{desc} {k + 1}/{len(nets)}", quiet=quiet)  # noqa: E731
-            train_classifier(net, images[k], targets[k], settings, generators[k], device, progress=bar)
-    return [accuracy(net, data.test_images, data.test_labels, device) for net in nets]
+        for net, k, g in zip(nets, ks, generators):
+            bar = lambda it, k=k: progress_bar(it, desc=f"{desc} {k + 1}/{len(images)}", quiet=quiet)  # noqa: E731
+            train_classifier(net, images[k], targets[k], settings, g, device, progress=bar)
+    accs = {k: accuracy(net, data.test_images, data.test_labels, device, precision=protocol.precision) for k, net in zip(ks, nets)}
+    if dist is not None and dist.active:
+        accs = {k: a for part in all_gather_objects(accs, dist) for k, a in part.items()}
+    return [accs[k] for k in range(len(images))]
 
 
 def batched(protocol: EvalOptions, device: torch.device) -> bool:
     """``eval.batched``, or when unset the faster way on this kind of device (bench/eval_speed.py)."""
-    return protocol.batched if protocol.batched is not None else device.type == "cuda"
+    if protocol.batched is not None:
+        return protocol.batched
+    return device.type == "cuda" and not protocol.compile
 
 
 def summarise(accs: list[float], **extra: Any) -> dict[str, Any]:
@@ -119,7 +147,7 @@ def random_subset(data: RealData, per_class: list[int], g: torch.Generator) -> t
 
 
 def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: torch.device,
-             baselines: tuple[str, ...] = ("random",), quiet: bool = False) -> dict[str, Any]:
+             baselines: tuple[str, ...] = ("random",), quiet: bool = False, dist: Dist | None = None) -> dict[str, Any]:
     """Run the protocol on ``dset`` and the chosen baselines; returns the JSON-able result."""
     import torch
 
@@ -131,7 +159,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
     per_class = dset.per_class_counts()
     images, targets = dset.images.detach().float(), dset.labels.detach()
     k_nets = protocol.num_nets
-    accs = train_and_test([images] * k_nets, [targets] * k_nets, data, protocol, lr, device, "eval net", quiet)
+    accs = train_and_test([images] * k_nets, [targets] * k_nets, data, protocol, lr, device, "eval net", quiet, dist)
     result: dict[str, Any] = {
         "protocol": {
             **protocol.model_dump(mode="json"),
@@ -142,6 +170,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
             "test_split": f"{len(data.test_labels)} real test images ({data.split})",
             "device": str(device),
             "nets_trained": "together (batched)" if batched(protocol, device) else "one after another",
+            "processes": dist.world_size if dist is not None else 1,
         },
         "dataset": data.describe(),
         "distilled": summarise(accs, images=len(dset), per_class=per_class,
@@ -151,14 +180,14 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
         g = torch.Generator().manual_seed(derive_seed(protocol.seed, "random-baseline"))
         subsets = [random_subset(data, per_class, g) for _ in range(k_nets)]  # drawn up front: the same subsets either way
         r = train_and_test([data.images_of("train", i) for i in subsets], [data.train_labels[i] for i in subsets], data, protocol,
-                           protocol.lr, device, "random real", quiet)
+                           protocol.lr, device, "random real", quiet, dist)
         result["random"] = summarise(r, images=int(sum(per_class)), per_class=per_class, labels="hard",
                                      what="a fresh random real subset per network, same images per class, lr = eval.lr")
     if "full" in baselines:
         from .training import data_rows
 
         f = train_and_test([data_rows(data, device)] * k_nets, [data.train_labels] * k_nets, data, protocol, protocol.lr, device,
-                           "full data", quiet)
+                           "full data", quiet, dist)
         result["full"] = summarise(f, images=len(data.train_labels), labels="hard", what="the whole training split, lr = eval.lr")
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
@@ -185,7 +214,7 @@ class FreshNets(Evaluator):
 
     def evaluate(self, ctx: RunContext, dset: DistilledSet, data: RealData, options: EvalOptions,
                  baselines: tuple[str, ...]) -> dict[str, Any]:
-        return evaluate(dset, data, options, ctx.device, baselines=baselines, quiet=ctx.quiet)
+        return evaluate(dset, data, options, ctx.device, baselines=baselines, quiet=ctx.quiet, dist=ctx.dist)
 
     def summary(self, result: dict[str, Any]) -> str:
         return format_result(result)

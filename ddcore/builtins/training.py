@@ -3,18 +3,25 @@
 Used by the evaluation protocol, and by plugins that train their own helpers on the real data
 (expert trajectories, CAM models, detectors, feature extractors). Labels are hard class indices
 (N,) or soft logits (N, K) (cross-entropy against ``softmax(logits / temperature)``).
+
+GPU knobs (CPU results are unchanged by their defaults): ``precision="bf16"`` runs forward passes
+under bf16 autocast (``autocast``), ``channels_last`` stores a convolutional network and its
+batches channels-last, ``compile`` runs the network through ``torch.compile``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import DEFAULT_STRATEGY, dsa
+from .augment import DEFAULT_STRATEGY, Draws, as_draws, dsa
+
+Precision = Literal["fp32", "bf16"]
 
 
 @dataclass
@@ -27,6 +34,19 @@ class TrainSettings:
     dsa_strategy: str = DEFAULT_STRATEGY  # "none" turns augmentation off
     temperature: float = 1.0
     decay_at_half: bool = True  # lr × 0.1 after half the epochs (the MTT/DATM protocol)
+    sam_rho: float = 0.0  # > 0: sharpness-aware minimisation with this radius (the DATM/EDF expert buffers)
+    precision: Precision = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+
+
+def autocast(precision: str, device: torch.device):
+    """bf16 autocast on ``device`` when ``precision == "bf16"``, else nothing (fp32 as written)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision != "bf16":
+        raise ValueError(f"precision {precision!r} is not fp32 or bf16")
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -36,6 +56,8 @@ def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor, temper
 
 
 def classification_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    if logits.dtype in (torch.bfloat16, torch.float16):
+        logits = logits.float()  # logits from autocast: the loss itself in fp32
     if targets.dim() == 2:
         return soft_cross_entropy(logits, targets, temperature)
     return F.cross_entropy(logits, targets)
@@ -54,17 +76,49 @@ def data_rows(data, device: torch.device, split: str = "train") -> Callable[[tor
     return lambda index: data.images_of(split, index, device)
 
 
+def sam_perturbation(grads: list[torch.Tensor], rho: float) -> list[torch.Tensor]:
+    """SAM's ascent ε = ρ g / ‖g‖ (one norm over all of a network's parameters)."""
+    norm = torch.norm(torch.stack([g.norm() for g in grads])) + 1e-12
+    return [rho * g / norm for g in grads]
+
+
+def _step(net: nn.Module, forward: Callable, loss_of: Callable, opt: torch.optim.Optimizer, rho: float) -> None:
+    """One SGD step on ``loss_of(forward)``; with ``rho > 0`` SAM's: the gradient is taken at the
+    worst point within radius ρ (Foret et al. 2021), then applied at the original weights."""
+    opt.zero_grad(set_to_none=True)
+    loss_of(forward).backward()
+    if rho > 0:
+        params = [p for p in net.parameters() if p.grad is not None]
+        eps = sam_perturbation([p.grad for p in params], rho)
+        with torch.no_grad():
+            for p, e in zip(params, eps):
+                p.add_(e)
+        opt.zero_grad(set_to_none=True)
+        loss_of(forward).backward()
+        with torch.no_grad():
+            for p, e in zip(params, eps):
+                p.sub_(e)
+    opt.step()
+
+
 def train_classifier(
     net: nn.Module, images: torch.Tensor | Callable, targets: torch.Tensor, settings: TrainSettings,
-    generator: torch.Generator, device: torch.device,
-    progress: Callable | None = None,
+    generator: torch.Generator | Draws, device: torch.device,
+    progress: Callable | None = None, on_epoch: Callable[[nn.Module], None] | None = None,
 ) -> nn.Module:
     """SGD with momentum for ``settings.epochs`` epochs; returns ``net`` (trained in place).
 
     ``images``: a tensor, or ``data_rows(data, device)`` to stream a dataset's split batch by batch.
-    ``generator`` (CPU) drives shuffling and augmentation, so equal seeds give equal runs.
+    ``generator`` (a CPU generator, or ``Draws.seeded(seed, device)``) drives shuffling and
+    augmentation, so equal seeds give equal runs. ``on_epoch(net)`` runs after every epoch (expert
+    trajectories save their parameters there).
     """
+    draws = as_draws(generator)
     net.to(device).train()
+    memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+    if settings.channels_last:
+        net.to(memory_format=memory_format)
+    forward = torch.compile(net) if settings.compile else net
     x_all, y_all = rows(images, device), targets.to(device)
     opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
     epochs = range(settings.epochs)
@@ -72,23 +126,31 @@ def train_classifier(
         if settings.decay_at_half and epoch == settings.epochs // 2 + 1:
             for group in opt.param_groups:
                 group["lr"] = settings.lr * 0.1
-        order = torch.randperm(len(y_all), generator=generator).to(device)
+        order = draws.permutation(len(y_all)).to(device)
         for start in range(0, len(order), settings.batch_size):
             idx = order[start:start + settings.batch_size]
-            x = dsa(x_all(idx), generator, settings.dsa_strategy) if settings.dsa_strategy != "none" else x_all(idx)
-            loss = classification_loss(net(x), y_all[idx], settings.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            x = dsa(x_all(idx), draws, settings.dsa_strategy) if settings.dsa_strategy != "none" else x_all(idx)
+            x = x.contiguous(memory_format=memory_format)
+
+            def loss_of(f, x=x, idx=idx):
+                with autocast(settings.precision, device):
+                    logits = f(x)
+                return classification_loss(logits, y_all[idx], settings.temperature)
+
+            _step(net, forward, loss_of, opt, settings.sam_rho)
+        if on_epoch is not None:
+            on_epoch(net)
     return net.eval()
 
 
 @torch.no_grad()
-def predict(net: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
-    """Logits for ``images`` (CPU tensor out)."""
+def predict(net: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024,
+            precision: str = "fp32") -> torch.Tensor:
+    """Logits for ``images`` (CPU float tensor out)."""
     net.eval()
-    return torch.cat([net(b.to(device)).cpu() for b in images.split(batch_size)])
+    with autocast(precision, device):
+        return torch.cat([net(b.to(device)).to(images.dtype).cpu() for b in images.split(batch_size)])
 
 
-def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device) -> float:
-    return float((predict(net, images, device).argmax(1) == labels).float().mean())
+def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, precision: str = "fp32") -> float:
+    return float((predict(net, images, device, precision=precision).argmax(1) == labels).float().mean())

@@ -43,3 +43,14 @@ def test_local_dir_folder_round_trips(tiny_clip, tmp_path):
 def test_missing_weights_are_one_sentence(tiny_clip):
     with pytest.raises(ConfigError, match="could not load weights"):
         create_encoder("dd-test-tiny-clip", "no-such-tag", torch.device("cpu"))
+
+
+def test_bf16_embeddings_stay_close_to_fp32(tiny_clip):
+    folder, _ = tiny_clip
+    enc = create_encoder("dd-test-tiny-clip", str(folder / "weights.pt"), torch.device("cpu"))
+    images = torch.rand(4, 3, 32, 32)
+    fp32 = enc.images(images)
+    enc.precision = "bf16"
+    bf16 = enc.images(images)
+    assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16)
+    assert (fp32 * bf16).sum(1).min() > 0.98  # cosine similarity of unit vectors

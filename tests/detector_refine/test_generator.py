@@ -105,3 +105,16 @@ def test_stable_diffusion_folder_generates_with_prompts(tmp_path):
     assert z.shape == (2, 4, 8, 8)
     out = gen.img2img(z, torch.tensor([1, 2]), [0, 1], strength=0.7, guidance=4.0, steps=4)
     assert out.shape == (2, 1, 8, 8)
+
+
+def test_bf16_sampling_is_close_to_fp32_and_bf16_training_has_its_own_cache_entry(untrained_folder):
+    data = load_digits()
+    gen = load_tiny(untrained_folder[0], data, torch.device("cpu"))
+    z = gen.encode(data.denormalize(data.train_images[:2]))
+    fp32 = gen.img2img(z, torch.tensor([1, 2]), [1, 2], strength=0.7, guidance=2.0, steps=4)
+    gen.precision = "bf16"
+    bf16 = gen.img2img(z, torch.tensor([1, 2]), [1, 2], strength=0.7, guidance=2.0, steps=4)
+    assert bf16.dtype == torch.float32 and not torch.equal(fp32, bf16) and (fp32 - bf16).abs().mean() < 0.05
+    assert cache_spec(data, SETTINGS, 0) != cache_spec(data, TinyLdmSettings(width=8, vae_epochs=1, unet_epochs=2,
+                                                                             precision="bf16"), 0)
+    assert "precision" not in cache_spec(data, SETTINGS, 0)["settings"]  # fp32 keeps the key it always had

@@ -50,3 +50,17 @@ def test_dissimilarity_is_to_the_nearest_qualified_image_and_one_without_any():
     div = dissimilarity(feats, qualified)
     assert torch.allclose(div, torch.tensor([1 - 2 ** -0.5, 1.0]), atol=1e-6)
     assert dissimilarity(feats, qualified[:0]).tolist() == [1.0, 1.0]
+
+
+def test_a_bf16_detector_gives_float_probabilities_close_to_fp32():
+    from dd_detector_refine.detector import Detector
+
+    from ddcore import build_model
+
+    torch.manual_seed(0)
+    net = build_model("convnet-w8", 1, 10, (8, 8)).eval()
+    x = torch.randn(5, 1, 8, 8)
+    fp32, bf16 = Detector(net, "fp32").probabilities(x), Detector(net, "bf16", precision="bf16").probabilities(x)
+    assert bf16.dtype == torch.float32 and torch.allclose(bf16.sum(1), torch.ones(5))
+    assert not torch.equal(fp32, bf16) and (fp32 - bf16).abs().max() < 0.05
+    assert Detector(net, "bf16", precision="bf16").features(x).dtype == torch.float32

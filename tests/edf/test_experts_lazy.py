@@ -28,3 +28,19 @@ def test_trajectories_are_read_an_epoch_at_a_time_and_damaged_files_are_retraine
     healed = load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)
     assert any("is damaged; training it again" in line for line in logged) and "1 trained now" in logged[-1]
     assert torch.equal(healed[0][1], first)  # the same seeds train the same expert again
+
+
+def test_experts_trained_together_equal_experts_trained_alone(tmp_path):
+    """``experts_batched``: one vmap over the missing experts, each still its own seeded run (SAM too)."""
+    data = open_dataset("digits")
+    for settings in (SETTINGS, ExpertSettings(model="convnet-w8", epochs=2, lr=0.05, batch_size=256, sam_rho=0.05)):
+        alone = load_or_train_experts(Cache(tmp_path / "alone"), data, settings, 3, seed=0, device=torch.device("cpu"),
+                                      quiet=True, batched=False)
+        together = load_or_train_experts(Cache(tmp_path / "together"), data, settings, 3, seed=0, device=torch.device("cpu"),
+                                         quiet=True, batched=True)
+        for a, b in zip(alone, together):
+            assert len(a) == len(b) == 3
+            assert torch.equal(a[0], b[0])  # the same initialisation
+            assert torch.allclose(a[-1], b[-1], rtol=1e-4, atol=1e-5)
+            assert not torch.equal(a[-1], a[0])  # and it trained
+        assert not torch.allclose(alone[0][-1], alone[1][-1])  # experts differ from each other

@@ -97,3 +97,24 @@ def test_auto_keeps_full_while_it_fits_and_checkpoints_beyond():
     assert choose_mode(per_step, 80, memory_bytes=per_step * 1000)[0] == "full"
     mode, why = choose_mode(per_step, 80, memory_bytes=per_step * 100)
     assert mode == "checkpoint" and "80 steps" in why
+
+
+def test_a_bf16_unroll_runs_the_student_in_bf16_and_points_the_same_way():
+    """``edf.unroll_precision=bf16``: forward passes under autocast; the image gradient stays close in direction."""
+    torch.manual_seed(0)
+    net = build_model("convnet-w8", 1, 10, (8, 8))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    fmodel = FlatModel(net)
+    start = torch.cat([p.reshape(-1) for p in net.parameters()])
+    x0, y = torch.randn(20, 1, 8, 8), torch.randn(20, 10)
+    grads = {}
+    for precision in ("fp32", "bf16"):
+        x = x0.clone().requires_grad_(True)
+        theta = unroll(fmodel, start.clone().requires_grad_(True), x, y, torch.tensor(0.01), steps=4, batch=10,
+                       generator=torch.Generator().manual_seed(0), soft=True, mode="checkpoint", precision=precision)
+        assert theta.dtype == torch.float32
+        theta.square().sum().backward()
+        grads[precision] = x.grad.flatten()
+    assert not torch.equal(grads["fp32"], grads["bf16"])
+    assert torch.nn.functional.cosine_similarity(grads["fp32"], grads["bf16"], dim=0) > 0.95

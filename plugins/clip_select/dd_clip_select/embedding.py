@@ -60,8 +60,9 @@ def load_encoder(ctx: RunContext, data: RealData, opts: ClipSelectOptions) -> Cl
 
     if encoder_source(opts) == "pretrained":
         return create_encoder(opts.model, opts.weights, ctx.device, opts.quickgelu)
-    folder = fit_clip(ctx.cache, data, FitSettings(epochs=opts.fit_epochs), templates_for(opts.templates), ctx.seed,
-                      ctx.device, log=ctx.log, quiet=ctx.quiet)
+    with ctx.dist.main_first():  # torchrun: rank 0 fits and caches it, the others load it
+        folder = fit_clip(ctx.cache, data, FitSettings(epochs=opts.fit_epochs), templates_for(opts.templates), ctx.seed,
+                          ctx.device, log=ctx.log, quiet=ctx.quiet)
     encoder = create_encoder(f"local-dir:{folder}", None, ctx.device)
     encoder.description = f"open_clip model fitted by clip_select on the real training images of {data.name} ({folder})"
     return encoder
@@ -89,7 +90,8 @@ def embed_pool(ctx: RunContext, pool: DistilledSet, data: RealData, opts: ClipSe
         from .text import class_names_for, templates_for
 
         encoder = load_encoder(ctx, data, opts)
-        ctx.log(f"encoder: {encoder.description}")
+        encoder.precision = opts.precision
+        ctx.log(f"encoder: {encoder.description}" + (f" (under {opts.precision} autocast)" if opts.precision != "fp32" else ""))
         batches = ctx.progress(list(pool.images.split(opts.batch_size)), desc="CLIP image embeddings")
         images = torch.cat([encoder.images(data.denormalize(b).clamp(0, 1), opts.batch_size) for b in batches])
         classes = encoder.classes(class_names_for(opts.class_names, list(data.class_names)), templates_for(opts.templates))
@@ -114,6 +116,8 @@ def _spec(pool: DistilledSet, data: RealData, opts: ClipSelectOptions, seed: int
     pixels = hashlib.sha256(pool.images.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()
     spec = {"pool": pixels, "source": encoder_source(opts), "model": opts.model, "quickgelu": opts.quickgelu,
             "templates": opts.templates, "class_names": opts.class_names or list(data.class_names), "code": CODE_VERSION}
+    if opts.precision != "fp32":  # fp32 embeddings keep the key they had before the option existed
+        spec["precision"] = opts.precision
     if opts.weights:
         path = Path(opts.weights).expanduser()
         spec["weights"] = (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) if path.is_file() else opts.weights

@@ -47,6 +47,7 @@ class ClipEncoder:
     preprocess: object  # open_clip's validation transform (Resize, CenterCrop, Normalize, ...)
     description: str  # which model and weights, for the log and the manifest
     identity: str  # what embeddings made with this encoder are cached under
+    precision: str = "fp32"  # encode under bf16 autocast when "bf16"
 
     @property
     def device(self) -> torch.device:
@@ -59,19 +60,25 @@ class ClipEncoder:
     @torch.no_grad()
     def images(self, images01: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """L2-normalised image embeddings (N, d) on the CPU."""
+        from ddcore import autocast
+
         self.model.eval()
-        out = [F.normalize(self.model.encode_image(self.prepare(b).to(self.device)).float(), dim=1).cpu()
-               for b in images01.split(batch_size)]
+        with autocast(self.precision, self.device):
+            out = [F.normalize(self.model.encode_image(self.prepare(b).to(self.device)).float(), dim=1).cpu()
+                   for b in images01.split(batch_size)]
         return torch.cat(out)
 
     @torch.no_grad()
     def classes(self, class_names: list[str], templates: list[str]) -> torch.Tensor:
         """(C, d) class text embeddings: each template filled, normalised, averaged, re-normalised."""
+        from ddcore import autocast
+
         self.model.eval()
         rows = []
         for name in class_names:
             tokens = self.tokenizer([t.format(name.replace("_", " ")) for t in templates]).to(self.device)
-            e = F.normalize(self.model.encode_text(tokens).float(), dim=1).mean(0)
+            with autocast(self.precision, self.device):
+                e = F.normalize(self.model.encode_text(tokens).float(), dim=1).mean(0)
             rows.append(F.normalize(e, dim=0).cpu())
         return torch.stack(rows)
 

@@ -44,6 +44,7 @@ class ClipSelectOptions(Options):
                                                        "remaining candidates at each pick (same scale as Q whatever the encoder)")
     weighted_coverage: bool = Field(True, description="mode=facility weights each candidate's coverage by its Q")
     batch_size: int = Field(256, ge=1, description="images per encoder call")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="the CLIP embedding: fp32, or bf16 autocast (for GPUs)")
 
     @field_validator("templates")
     @classmethod

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddcore import ConfigError
+from ddcore import ConfigError, autocast
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddcore import RealData, RunContext
@@ -29,6 +29,7 @@ class Detector:
     net: nn.Module
     description: str
     test_accuracy: float | None = None
+    precision: str = "fp32"  # forward passes under bf16 autocast when "bf16"
 
     @property
     def device(self) -> torch.device:
@@ -37,13 +38,15 @@ class Detector:
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """p(k | x) for normalised images, (N, classes), on the CPU."""
-        return torch.cat([self.net(b.to(self.device)).softmax(1).cpu() for b in images.split(batch_size)])
+        with autocast(self.precision, self.device):
+            return torch.cat([self.net(b.to(self.device)).float().softmax(1).cpu() for b in images.split(batch_size)])
 
     @torch.no_grad()
     def features(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """L2-normalised penultimate features g(x), (N, D), on the CPU."""
-        return torch.cat([F.normalize(self.net.embed(b.to(self.device)).flatten(1), dim=1).cpu()
-                          for b in images.split(batch_size)])
+        with autocast(self.precision, self.device):
+            return torch.cat([F.normalize(self.net.embed(b.to(self.device)).float().flatten(1), dim=1).cpu()
+                              for b in images.split(batch_size)])
 
 
 def load_detector(ctx: RunContext, data: RealData, opts: DetectorRefineOptions) -> Detector:
@@ -53,11 +56,13 @@ def load_detector(ctx: RunContext, data: RealData, opts: DetectorRefineOptions) 
     if opts.detector_weights:
         net = build_model(opts.detector_model, data.image_shape[0], data.num_classes, data.image_shape[1:])
         load_state(net, Path(opts.detector_weights))
-        return Detector(net.to(ctx.device).eval(), f"{opts.detector_model} from {opts.detector_weights}")
-    net = real_data_classifier(ctx.cache, data, opts.detector_model, TrainSettings(epochs=opts.detector_epochs), ctx.seed,
-                               ctx.device, log=ctx.log, quiet=ctx.quiet)
+        return Detector(net.to(ctx.device).eval(), f"{opts.detector_model} from {opts.detector_weights}", precision=opts.precision)
+    with ctx.dist.main_first():  # torchrun: rank 0 trains and caches it, the others load it
+        net = real_data_classifier(ctx.cache, data, opts.detector_model,
+                                   TrainSettings(epochs=opts.detector_epochs, precision=opts.precision), ctx.seed,
+                                   ctx.device, log=ctx.log, quiet=ctx.quiet)
     acc = getattr(net, "test_accuracy", None)
-    return Detector(net, f"{opts.detector_model} trained on {data.name} ({opts.detector_epochs} epochs)", acc)
+    return Detector(net, f"{opts.detector_model} trained on {data.name} ({opts.detector_epochs} epochs)", acc, opts.precision)
 
 
 def load_state(net: nn.Module, path: Path) -> None:

@@ -40,6 +40,7 @@ class DiffusionGenerator:
     class_table: torch.Tensor | None = None  # small model: (C + 1, tokens·width), last row = null class
     tokens: int = 1
     default_guidance: float = 8.0  # w when the option is unset: D4M's 8 for Stable Diffusion
+    precision: str = "fp32"  # sampling under bf16 autocast when "bf16"
 
     def guidance(self, opts) -> float:
         """The option's w, or this generator's default when the user left it unset."""
@@ -93,9 +94,12 @@ class DiffusionGenerator:
     def img2img(self, latents: torch.Tensor, classes: torch.Tensor, seeds: list[int], strength: float, guidance: float,
                 steps: int) -> torch.Tensor:
         """[0, 1] images in the dataset's shape: each latent noised to ``strength`` with its seed, denoised toward its class."""
+        from ddcore import autocast
+
         gens = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
-        out = self.pipe(image=latents.to(self.device, self.pipe.unet.dtype), strength=strength, guidance_scale=guidance,
-                        num_inference_steps=steps, generator=gens, output_type="pt", **self._conditioning(classes.cpu()))
+        with autocast(self.precision, self.device):
+            out = self.pipe(image=latents.to(self.device, self.pipe.unet.dtype), strength=strength, guidance_scale=guidance,
+                            num_inference_steps=steps, generator=gens, output_type="pt", **self._conditioning(classes.cpu()))
         return self._to_data_space(out.images.float().cpu())
 
 
@@ -104,9 +108,14 @@ def load_generator(ctx: RunContext, data: RealData, opts: DetectorRefineOptions)
     if opts.generator == "tiny":
         from .tiny_ldm import train_tiny_ldm
 
-        folder = train_tiny_ldm(ctx.cache, data, opts.tiny_settings(), ctx.seed, ctx.device, log=ctx.log, quiet=ctx.quiet)
-        return load_tiny(folder, data, ctx.device)
-    return load_stable_diffusion(Path(opts.generator).expanduser(), data, opts, ctx.device)
+        with ctx.dist.main_first():  # torchrun: rank 0 trains and caches it, the others load it
+            folder = train_tiny_ldm(ctx.cache, data, opts.tiny_settings(), ctx.seed, ctx.device, log=ctx.log, quiet=ctx.quiet)
+        generator = load_tiny(folder, data, ctx.device)
+    else:
+        generator = load_stable_diffusion(Path(opts.generator).expanduser(), data, opts, ctx.device)
+    if opts.precision != "fp32":  # what it generates differs, and so must the prototypes' cache key
+        generator.precision, generator.identity = opts.precision, f"{generator.identity}:{opts.precision}"
+    return generator
 
 
 @contextmanager

@@ -46,6 +46,8 @@ class DetectorRefineOptions(Options):
     fallback: Literal["most_confident", "keep"] = Field(
         "most_confident", description="when no candidate is valid: the most confident candidate if it beats the image, or keep the image")
     batch_size: int = Field(64, ge=1, description="images per diffusion call")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="the detector and the generator (training and sampling): "
+                                                                   "fp32, or bf16 autocast (for GPUs)")
 
     @field_validator("generator")
     @classmethod
@@ -77,4 +79,5 @@ class DetectorRefineOptions(Options):
     def tiny_settings(self):
         from .tiny_ldm import TinyLdmSettings
 
-        return TinyLdmSettings(width=self.gen_width, vae_epochs=self.gen_vae_epochs, unet_epochs=self.gen_unet_epochs)
+        return TinyLdmSettings(width=self.gen_width, vae_epochs=self.gen_vae_epochs, unet_epochs=self.gen_unet_epochs,
+                               precision=self.precision)

@@ -42,6 +42,15 @@ class TinyLdmSettings:
     lr: float = 1e-3
     kl_weight: float = 1e-6
     uncond_prob: float = 0.1  # how often a label is replaced by the null class (for CFG)
+    precision: str = "fp32"  # bf16: training losses under autocast
+
+
+def cache_spec(data: RealData, settings: TinyLdmSettings, seed: int) -> dict:
+    fields = asdict(settings)
+    if fields["precision"] == "fp32":  # fp32 models keep the key they had before the option existed
+        del fields["precision"]
+    return {"data": data.fingerprint(), "shape": list(data.image_shape), "classes": data.num_classes,
+            "settings": fields, "seed": seed, "code": CODE_VERSION}
 
 
 def scheduler():
@@ -81,11 +90,6 @@ def class_tokens(table: nn.Embedding, classes: torch.Tensor, s_tokens: int) -> t
     """(B,) class indices (C = null) -> (B, tokens, width) cross-attention states."""
     out = table(classes)
     return out.view(len(classes), s_tokens, -1)
-
-
-def cache_spec(data: RealData, settings: TinyLdmSettings, seed: int) -> dict:
-    return {"data": data.fingerprint(), "shape": list(data.image_shape), "classes": data.num_classes,
-            "settings": asdict(settings), "seed": seed, "code": CODE_VERSION}
 
 
 def to_vae_range(images01: torch.Tensor) -> torch.Tensor:
@@ -138,7 +142,7 @@ class TrainedParts:
 
 def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, partial: Path,
            log: Callable[[str], None], quiet: bool) -> TrainedParts:
-    from ddcore import derive_seed, progress_bar
+    from ddcore import autocast, derive_seed, progress_bar
 
     c, h, w = data.image_shape
     torch.manual_seed(derive_seed(seed, "tiny-ldm-init"))
@@ -146,8 +150,11 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
     vae, unet, tokens = vae.to(device), unet.to(device), tokens.to(device)
     opt_vae = torch.optim.Adam(vae.parameters(), lr=s.lr)
     opt_unet = torch.optim.Adam([*unet.parameters(), *tokens.parameters()], lr=s.lr)
-    x_all = to_vae_range(data.denormalize(data.train_images)).to(device)
     y_all = data.train_labels.to(device)
+
+    def x_all(idx: torch.Tensor) -> torch.Tensor:  # streamed: the real pixels a batch at a time, in the VAE's range
+        return to_vae_range(data.denormalize(data.images_of("train", idx, device)))
+
     g = torch.Generator().manual_seed(derive_seed(seed, "tiny-ldm-train"))
     done = {"vae": 0, "unet": 0}
     if partial.exists():
@@ -169,7 +176,7 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
             torch.save(state, tmp)
 
     def batches():
-        order = torch.randperm(len(x_all), generator=g).to(device)
+        order = torch.randperm(len(y_all), generator=g).to(device)
         return order.split(s.batch_size)
 
     def run_phase(phase: str, module: nn.Module, opt, epochs: int, batch_loss) -> float:
@@ -179,7 +186,8 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
         for _ in bar:
             module.train()
             for idx in batches():
-                loss = batch_loss(idx)
+                with autocast(s.precision, device):
+                    loss = batch_loss(idx)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -190,14 +198,15 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
         return last
 
     def vae_loss(idx: torch.Tensor) -> torch.Tensor:
-        x = x_all[idx]
+        x = x_all(idx)
         post = vae.encode(x).latent_dist
-        return F.mse_loss(vae.decode(post.sample(generator=g)).sample, x) + s.kl_weight * post.kl().mean()
+        return F.mse_loss(vae.decode(post.sample(generator=g)).sample.float(), x) + s.kl_weight * post.kl().float().mean()
 
     run_phase("vae", vae, opt_vae, s.vae_epochs, vae_loss)
     vae.eval().requires_grad_(False)
     with torch.no_grad():
-        latents = torch.cat([vae.encode(x).latent_dist.mean for x in x_all.split(256)])
+        latents = torch.cat([vae.encode(x_all(idx)).latent_dist.mean
+                             for idx in torch.arange(len(y_all), device=device).split(256)])
     scale = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=scale)
     z_all = latents * scale
@@ -209,7 +218,7 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
         noise = torch.randn(z0.shape, generator=g).to(device)
         t = torch.randint(0, sched.config.num_train_timesteps, (len(y),), generator=g).to(device)
         pred = unet(sched.add_noise(z0, noise, t), t, encoder_hidden_states=class_tokens(tokens, y, s.tokens)).sample
-        return F.mse_loss(pred, noise)
+        return F.mse_loss(pred.float(), noise)
 
     last = run_phase("unet", unet, opt_unet, s.unet_epochs, denoising_loss)
     log(f"generator trained: latent scale {scale:.3f}, last denoising loss {last:.4f}")

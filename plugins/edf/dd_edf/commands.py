@@ -18,21 +18,26 @@ def edf_group():
 @click.option("--lr", type=float, default=0.01, help="Expert SGD learning rate (lr_teacher).")
 @click.option("--batch", type=int, default=256, help="Expert minibatch size.")
 @click.option("--sam-rho", type=float, default=0.0, help="Sharpness-aware training radius; 0 = plain SGD (MTT).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", help="bf16: forward passes under autocast (GPU).")
+@click.option("--batched/--one-by-one", default=None, help="Train experts together (vmap); default: together on a GPU only.")
+@click.option("--compile", "compile_", is_flag=True, help="Run each expert's network through torch.compile.")
 @click.option("--seed", type=int, default=0, help="The run seed the experts are keyed by (dd run --seed).")
 @click.option("--device", default="auto")
 @click.option("--cache-dir", default=None)
 @click.option("--download", is_flag=True, help="Allow the dataset to download (cifar10/100).")
-def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, seed, device, cache_dir, download):
+def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, precision, batched, compile_, seed, device, cache_dir, download):
     """Train (or find in the cache) expert trajectories; interrupted training resumes per expert."""
-    from ddcore import Cache, check_model_name, get_plugin_manager, open_dataset, pick_device
+    from ddcore import Cache, check_model_name, distributed_context, open_dataset, pick_device
 
     from .experts import ExpertSettings, load_or_train_experts
 
     check_model_name(model)
-    data = open_dataset(dataset, cache_dir, download)
-    settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho)
+    d = distributed_context(device)  # under torchrun expert i trains on rank i mod W
+    with d.main_first():
+        data = open_dataset(dataset, cache_dir, download)
+    settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho, precision=precision)
     trajs = load_or_train_experts(Cache(cache_dir), data, settings, num, seed, pick_device(device),
-                                  log=lambda m: click.echo(m, err=True))
+                                  log=lambda m: click.echo(m, err=True), batched=batched, compile=compile_, dist=d)
     click.echo(f"{len(trajs)} experts × {trajs[0].shape[0] - 1} epochs × {trajs[0].shape[1]} parameters ready for {dataset}")
 
 

@@ -31,8 +31,9 @@ def cam_network(ctx, opts):
     key = (str(ctx.cache.root), data.fingerprint(), opts.cam_model, opts.cam_epochs, opts.cam_layer, ctx.seed, str(ctx.device))
     if key in _LOADED:
         return _LOADED[key]
-    net = real_data_classifier(ctx.cache, data, opts.cam_model, TrainSettings(epochs=opts.cam_epochs), ctx.seed, ctx.device,
-                               log=ctx.log, quiet=ctx.quiet)
+    with ctx.dist.main_first():  # torchrun: rank 0 trains and caches it, the others load it
+        net = real_data_classifier(ctx.cache, data, opts.cam_model, TrainSettings(epochs=opts.cam_epochs), ctx.seed,
+                                   ctx.device, log=ctx.log, quiet=ctx.quiet)
     for p in net.parameters():
         p.requires_grad_(False)
     layer = opts.cam_layer

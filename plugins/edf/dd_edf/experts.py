@@ -2,9 +2,11 @@
 
 Each expert is its own cache entry (safetensors, keyed by the data fingerprint, architecture,
 training settings, seed and expert index), so an interrupted ``dd edf experts`` resumes at the
-next untrained expert and every later run reuses them. Training is SGD as in MTT's buffers
-(momentum 0, no weight decay, constant learning rate, DSA on every batch); ``sam_rho > 0``
-uses sharpness-aware minimisation as the DATM/EDF buffers do (plain SAM, not GSAM).
+next untrained expert and every later run reuses them. Training is ddcore's ``train_classifier``
+as in MTT's buffers (momentum 0, no weight decay, constant learning rate, DSA on every batch);
+``sam_rho > 0`` uses sharpness-aware minimisation as the DATM/EDF buffers do (plain SAM, not
+GSAM). Experts still missing from the cache can train together (``batched``: one ``vmap`` over
+their networks), each exactly as it would alone.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from pathlib import Path
 
 import torch
 
-from ddcore import architecture_fingerprint, build_model, classification_loss, data_rows, derive_seed, dsa, progress_bar
+from ddcore import (
+    Draws, TrainSettings, architecture_fingerprint, batchable, build_model, data_rows, derive_seed, progress_bar,
+    train_classifier, train_classifier_batched,
+)
 
 from .flat import flatten_parameters
 
 CODE_VERSION = 1
+GROUP = 10  # experts trained together at most: what an interruption can lose
 
 
 @dataclass(frozen=True)
@@ -31,50 +37,49 @@ class ExpertSettings:
     batch_size: int = 256
     sam_rho: float = 0.0
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    precision: str = "fp32"
+
+    def training(self, compile: bool = False) -> TrainSettings:
+        return TrainSettings(epochs=self.epochs, lr=self.lr, momentum=0.0, weight_decay=0.0, batch_size=self.batch_size,
+                             dsa_strategy=self.dsa_strategy, decay_at_half=False, sam_rho=self.sam_rho,
+                             precision=self.precision, compile=compile)
 
 
-def _sam_step(net, loss_fn, opt, rho: float) -> torch.Tensor:
-    """One SAM step: ascend to the worst point within radius rho, take the gradient there."""
-    loss = loss_fn()
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    params = [p for p in net.parameters() if p.grad is not None]
-    norm = torch.norm(torch.stack([p.grad.norm() for p in params])) + 1e-12
-    eps = [rho * p.grad / norm for p in params]
-    with torch.no_grad():
-        for p, e in zip(params, eps):
-            p.add_(e)
-    opt.zero_grad(set_to_none=True)
-    loss_fn().backward()
-    with torch.no_grad():
-        for p, e in zip(params, eps):
-            p.sub_(e)
-    opt.step()
-    return loss
-
-
-def train_expert(data, settings: ExpertSettings, seed: int, device: torch.device, desc: str, quiet: bool) -> torch.Tensor:
-    """One trajectory: (epochs + 1) × P parameters, epoch 0 being the initialisation."""
+def _expert_net(data, settings: ExpertSettings, seed: int):
     torch.manual_seed(derive_seed(seed, "expert-init"))
-    net = build_model(settings.model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(device).train()
-    g = torch.Generator().manual_seed(derive_seed(seed, "expert-train"))
-    opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=0.0, weight_decay=0.0)
-    x_all, y_all = data_rows(data, device), data.train_labels.to(device)
-    snapshots = [flatten_parameters(net).cpu()]
-    for _ in progress_bar(range(settings.epochs), desc=desc, quiet=quiet):
-        order = torch.randperm(len(y_all), generator=g).to(device)
-        for start in range(0, len(order), settings.batch_size):
-            idx = order[start:start + settings.batch_size]
-            x = dsa(x_all(idx), g, settings.dsa_strategy)
-            if settings.sam_rho > 0:
-                _sam_step(net, lambda: classification_loss(net(x), y_all[idx]), opt, settings.sam_rho)
-            else:
-                loss = classification_loss(net(x), y_all[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-        snapshots.append(flatten_parameters(net).cpu())
-    return torch.stack(snapshots)
+    return build_model(settings.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
+
+
+def _draws(seed: int, device: torch.device) -> Draws:
+    return Draws.seeded(derive_seed(seed, "expert-train"), device)
+
+
+def train_expert(data, settings: ExpertSettings, seed: int, device: torch.device, desc: str, quiet: bool,
+                 compile: bool = False) -> torch.Tensor:
+    """One trajectory: (epochs + 1) × P parameters, epoch 0 being the initialisation."""
+    return train_experts(data, settings, [seed], device, desc, quiet, batched=False, compile=compile)[0]
+
+
+def train_experts(data, settings: ExpertSettings, seeds: list[int], device: torch.device, desc: str, quiet: bool,
+                  batched: bool, compile: bool = False) -> list[torch.Tensor]:
+    """One trajectory per seed; together (vmap) when ``batched`` and the network allows it."""
+    nets = [_expert_net(data, settings, s).to(device) for s in seeds]
+    draws = [_draws(s, device) for s in seeds]
+    snapshots: list[list[torch.Tensor]] = [[flatten_parameters(net).cpu()] for net in nets]
+    bar = lambda it: progress_bar(it, desc=desc, quiet=quiet)  # noqa: E731
+    x_all, y_all = data_rows(data, device), data.train_labels
+    if batched and len(nets) > 1 and batchable(nets[0]):
+        def save_all(trained):
+            for shots, net in zip(snapshots, trained):
+                shots.append(flatten_parameters(net).cpu())
+
+        train_classifier_batched(nets, [x_all] * len(nets), [y_all] * len(nets), settings.training(), draws, device,
+                                 progress=bar, on_epoch=save_all)
+    else:
+        for k, net in enumerate(nets):
+            train_classifier(net, x_all, y_all, settings.training(compile), draws[k], device, progress=bar,
+                             on_epoch=lambda trained, k=k: snapshots[k].append(flatten_parameters(trained).cpu()))
+    return [torch.stack(shots) for shots in snapshots]
 
 
 def experts_spec(data, settings: ExpertSettings, seed: int) -> dict:
@@ -122,26 +127,37 @@ def _readable(path: Path) -> Trajectory | None:
 
 
 def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed: int, device: torch.device,
-                          log=logging.getLogger("ddcore.edf").info, quiet: bool = False) -> list[Trajectory]:
+                          log=logging.getLogger("ddcore.edf").info, quiet: bool = False,
+                          batched: bool | None = None, compile: bool = False, dist=None) -> list[Trajectory]:
     """``num`` trajectories, trained (and cached one file each) where the cache lacks them or holds a
-    damaged file; returned as ``Trajectory`` readers, not tensors."""
-    out = []
-    trained = 0
+    damaged file; returned as ``Trajectory`` readers, not tensors. ``batched``: train the missing
+    ones together, up to ``GROUP`` at a time (unset: together on a GPU, one by one on a CPU).
+    ``dist`` (torchrun): expert i trains on rank i mod W, then every rank reads them all."""
     common = experts_spec(data, settings, seed)  # built once: it constructs a network
-    for i in range(num):
-        spec = {**common, "index": i}
-        path = cache.file_for("edf-expert", spec)
+    paths = [cache.file_for("edf-expert", {**common, "index": i}) for i in range(num)]
+    found: dict[int, Trajectory] = {}
+    for i, path in enumerate(paths):
         traj = _readable(path) if path.exists() else None
-        if traj is None:
-            if path.exists():
-                log(f"expert {i}'s cache file {path} is damaged; training it again")
-            elif trained == 0:
-                log(f"training expert trajectories: {settings.model}, {settings.epochs} epochs, lr {settings.lr}"
-                    + (f", SAM rho {settings.sam_rho}" if settings.sam_rho else ""))
-            cache.save("edf-expert", spec, {"trajectory": train_expert(data, settings, derive_seed(seed, "expert", i), device,
-                                                                       f"expert {i + 1}/{num}", quiet)})
-            traj = Trajectory(path)
-            trained += 1
-        out.append(traj)
-    log(f"{num} expert trajectories ({trained} trained now, {num - trained} from the cache in {cache.root / 'edf-expert'})")
-    return out
+        if traj is not None:
+            found[i] = traj
+        elif path.exists():
+            log(f"expert {i}'s cache file {path} is damaged; training it again")
+    missing = [i for i in range(num) if i not in found]
+    together = batched if batched is not None else device.type == "cuda"
+    if missing:
+        log(f"training {len(missing)} expert trajectories: {settings.model}, {settings.epochs} epochs, lr {settings.lr}"
+            + (f", SAM rho {settings.sam_rho}" if settings.sam_rho else "") + (", together" if together else ""))
+    group = GROUP if together else 1
+    mine = [i for i in missing if dist is None or i % dist.world_size == dist.rank]
+    for start in range(0, len(mine), group):
+        chunk = mine[start:start + group]
+        desc = f"expert {chunk[0] + 1}/{num}" if len(chunk) == 1 else f"experts {chunk[0] + 1}-{chunk[-1] + 1}/{num}"
+        seeds = [derive_seed(seed, "expert", i) for i in chunk]
+        for i, traj in zip(chunk, train_experts(data, settings, seeds, device, desc, quiet, together, compile)):
+            cache.save("edf-expert", {**common, "index": i}, {"trajectory": traj})
+    if dist is not None:
+        dist.barrier()  # every rank's experts are on disk
+    for i in missing:
+        found[i] = Trajectory(paths[i])
+    log(f"{num} expert trajectories ({len(missing)} trained now, {num - len(missing)} from the cache in {cache.root / 'edf-expert'})")
+    return [found[i] for i in range(num)]

@@ -11,6 +11,13 @@ One outer iteration (MTT eq. 1–3 with DATM's additions):
    Σ w e / Σ w d with w from every active plugin's ``weight_matching_terms`` (CPD here);
 4. backward to X, α and Y; X's gradient goes through every ``weight_pixel_gradients`` (DAE);
 5. DATM's gate: the three SGD optimisers (momenta 0.5, 0.5, 0.9) step only if L ≤ threshold.
+
+``edf.trajectories_per_iteration = K`` matches K segments per iteration, slot k drawing from seeds
+of (iteration, k); the loss and gradients are their mean, the gate reads the mean loss and the
+pixel-gradient hooks (DAE) see the mean gradient. Under torchrun the work is split two ways:
+with K set, rank r runs the slots k ≡ r (mod W); unset, each minibatch of the one segment is
+split across the ranks (``unroll.py``). Gradients are all-reduced before the hooks and the gate,
+so every rank takes the same step and ends with the same set.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import time
 
 import torch
 
-from ddcore import DistilledSet, MatchingTerms, PixelGradients, PluginError, build_model
+from ddcore import DistilledSet, Draws, MatchingTerms, PixelGradients, PluginError, all_reduce_, build_model, derive_seed
 
 from .experts import ExpertSettings, load_or_train_experts
 from .flat import FlatModel
@@ -41,13 +48,30 @@ def start_epoch_bounds(opts, iteration: int) -> tuple[int, int]:
     return opts.min_start_epoch, max(opts.min_start_epoch + 1, upper)
 
 
-def unroll_mode(opts, fmodel, theta, x, y, step_size, batch: int, soft: bool, device, log) -> str:
-    """``edf.unroll``, with ``auto`` resolved by measuring one step's graph against the device's memory."""
+def unroll_mode(opts, fmodel, theta, x, y, step_size, batch: int, soft: bool, device, log, dist=None) -> str:
+    """``edf.unroll``, with ``auto`` resolved by measuring one step's graph (this rank's share) against
+    the device's memory."""
     if opts.unroll != "auto":
         return opts.unroll
-    mode, why = choose_mode(step_graph_bytes(fmodel, theta, x, y, step_size, batch, soft), opts.syn_steps, device_bytes(device))
+    per_step = step_graph_bytes(fmodel, theta, x, y, step_size, batch, soft, dist=dist)
+    mode, why = choose_mode(per_step, opts.syn_steps, device_bytes(device))
     log(why)
     return mode
+
+
+def slot_generators(seed: int, iteration: int, slot: int, device) -> tuple[torch.Generator, Draws]:
+    """Slot ``slot`` of ``iteration`` draws its start epoch, expert, batches and augmentations from
+    seeds of its own, so it draws the same wherever (on whichever rank) it runs."""
+    g_start = torch.Generator().manual_seed(derive_seed(seed, STAGE, "slot-start", iteration, slot))
+    return g_start, Draws.seeded(derive_seed(seed, STAGE, "slot-unroll", iteration, slot), device)
+
+
+def parallel_note(slots: int | None, dist) -> str:
+    """How the iteration's work is split, for the log and the manifest."""
+    if slots is not None:
+        where = f" over {dist.world_size} processes" if dist.active else ""
+        return f"; {slots} trajectories per iteration{where}"
+    return f"; each minibatch split over {dist.world_size} processes" if dist.active else ""
 
 
 def distill(ctx, data, per_class: int) -> DistilledSet:
@@ -55,8 +79,9 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
     opts = ctx.options_for(STAGE)
     device = ctx.device
     settings = ExpertSettings(model=opts.expert_model, epochs=opts.expert_train_epochs, lr=opts.lr_teacher,
-                              batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho)
-    trajectories = load_or_train_experts(ctx.cache, data, settings, opts.num_experts, ctx.seed, device, ctx.log, ctx.quiet)
+                              batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho, precision=opts.expert_precision)
+    trajectories = load_or_train_experts(ctx.cache, data, settings, opts.num_experts, ctx.seed, device, ctx.log, ctx.quiet,
+                                         batched=opts.experts_batched, compile=opts.expert_compile, dist=ctx.dist)
     net = build_model(opts.expert_model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(device)
     for p in net.parameters():
         p.requires_grad_(False)
@@ -76,29 +101,57 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         skipped_run, skipped_total = int(meta.get("skipped_run", 0)), int(meta.get("skipped_total", 0))
         ctx.log(f"resumed at iteration {start}")
 
-    g_start, g_batch = ctx.generator("start-epoch"), ctx.generator("unroll")
+    g_start = ctx.generator("start-epoch")
+    # batch orders and per-image DSA draws where the images are (no host copies on a GPU); on a CPU one generator
+    g_batch = Draws(ctx.generator("unroll"), ctx.generator("unroll", device) if device.type != "cpu" else None)
     batch = opts.batch_syn or len(x)
-    mode = unroll_mode(opts, fmodel, trajectories[0][0].to(device), x, y, step_size, batch, soft, device, ctx.log)
+    slots = opts.trajectories_per_iteration
+    split = ctx.dist if slots is None else None  # one trajectory: every rank takes a share of each minibatch
+    if split is not None and split.active and batch < split.world_size:
+        raise PluginError(STAGE, f"batch_syn {batch} is smaller than the {split.world_size} processes that share each "
+                                 "minibatch; raise edf.batch_syn or set edf.trajectories_per_iteration.")
+    mode = unroll_mode(opts, fmodel, trajectories[0][0].to(device), x, y, step_size, batch, soft, device, ctx.log, split)
     ctx.log(f"{opts.method} matching: {len(x)} images, {opts.iterations} iterations × {opts.syn_steps} steps ({mode} unroll), "
-            f"P = {fmodel.num_parameters} parameters, CPD ρ = {opts.cpd_ratio}, DAE {'on' if opts.dae else 'off'}")
-    bar = ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="edf")
-    for it in bar:
-        tick = time.perf_counter()
+            f"P = {fmodel.num_parameters} parameters, CPD ρ = {opts.cpd_ratio}, DAE {'on' if opts.dae else 'off'}"
+            + parallel_note(slots, ctx.dist))
+    learnable = [x, step_size] + ([y] if y.requires_grad else [])
+
+    def match(it: int, gen_start, gen_batch, dist) -> torch.Tensor:
+        """One expert segment's matching loss (MTT eq. 1–3 with the active weights)."""
         low, high = start_epoch_bounds(opts, it)
-        s = int(torch.randint(low, high, (1,), generator=g_start))
-        e = int(torch.randint(len(trajectories), (1,), generator=g_start))
+        s = int(torch.randint(low, high, (1,), generator=gen_start))
+        e = int(torch.randint(len(trajectories), (1,), generator=gen_start))
         traj = trajectories[e]
         theta_s, theta_t = traj[s].to(device), traj[s + opts.expert_epochs].to(device)
         student = theta_s.clone().requires_grad_(True)
-        theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, g_batch, soft, mode)
+        theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, gen_batch, soft, mode,
+                         precision=opts.unroll_precision, dist=dist)
         terms = MatchingTerms(numerator=(theta_n - theta_t) ** 2, denominator=(theta_s - theta_t) ** 2, iteration=it,
                               info={"start_epoch": s, "expert": e})
-        loss = ctx.matching_loss(terms)
+        return ctx.matching_loss(terms)
+
+    bar = ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="edf")
+    for it in bar:
+        tick = time.perf_counter()
         learn.zero_grad()
-        loss.backward()
+        if slots is None:
+            loss = match(it, g_start, g_batch, split)
+            loss.backward()
+            all_reduce_([t.grad for t in (x, y) if t.requires_grad], ctx.dist)  # each rank's rows of the minibatches
+            loss = loss.detach()
+        else:
+            loss = torch.zeros((), device=device)
+            for t in learnable:
+                t.grad = torch.zeros_like(t)
+            for k in ctx.dist.mine(slots):  # slot k draws from its own seeds, wherever it runs
+                gen_start, gen_batch = slot_generators(ctx.seed, it, k, device)
+                part = match(it, gen_start, gen_batch, None) / slots
+                part.backward()
+                loss += part.detach()
+            all_reduce_([*(t.grad for t in learnable), loss], ctx.dist)  # the mean over all K slots
         weighted = ctx.weight_pixel_gradients(PixelGradients(grad=x.grad, images=x.detach(), labels=y.detach(), iteration=it))
         x.grad = weighted.detach()
-        value, lr_now = torch.stack([loss.detach(), step_size.detach().reshape(())]).tolist()  # the iteration's one host sync
+        value, lr_now = torch.stack([loss, step_size.detach().reshape(())]).tolist()  # the iteration's one host sync
         gated = opts.method == "datm" and not value <= opts.threshold
         if not math.isfinite(value) or gated:
             skipped_run += 1
@@ -123,5 +176,6 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         soft_labels=y.detach().cpu().float() if soft else None, lr=float(step_size.detach()),
         columns={"init_real_index": real_index},
         facts={"edf": {"skipped_iterations": skipped_total, "learned_step_size": float(step_size.detach()),
-                       "experts": len(trajectories), "parameters": fmodel.num_parameters, "unroll": mode}},
+                       "experts": len(trajectories), "parameters": fmodel.num_parameters, "unroll": mode,
+                       "parallel": parallel_note(slots, ctx.dist).strip("; ") or "one process"}},
     )

@@ -55,6 +55,10 @@ class EdfOptions(Options):
     lr_teacher: float = Field(0.05, gt=0, description="experts' SGD learning rate; also the initial learnable step size")
     expert_batch: int = Field(128, ge=1, description="experts' minibatch size")
     expert_sam_rho: float = Field(0.0, ge=0, description="sharpness-aware expert training (SAM radius); 0 = plain SGD as in MTT")
+    expert_precision: Literal["fp32", "bf16"] = Field("fp32", description="experts' forward passes: fp32, or bf16 autocast (GPU)")
+    experts_batched: bool | None = Field(None, description="train missing experts together (vmap, up to 10 at a time); "
+                                                           "unset = together on a GPU, one after another on a CPU")
+    expert_compile: bool = Field(False, description="run each expert's network through torch.compile (one after another only)")
     # matching engine
     iterations: int = Field(300, ge=1, description="outer distillation iterations")
     syn_steps: int = Field(20, ge=1, description="N: inner SGD steps of the student on the synthetic images")
@@ -64,10 +68,15 @@ class EdfOptions(Options):
     max_start_epoch: int = Field(10, ge=1, description="T_max: final upper bound of the start window")
     expansion_end: int | None = Field(None, ge=1, description="E_exp: iteration at which the window reaches T_max; unset = iterations/2")
     batch_syn: int | None = Field(None, ge=1, description="synthetic images per inner step; unset = all")
+    trajectories_per_iteration: int | None = Field(
+        None, ge=1, description="K expert segments matched per outer iteration, their gradients averaged (torchrun: "
+                                "split across the ranks); unset = one, and torchrun splits each minibatch instead")
     unroll: Literal["auto", "full", "checkpoint", "tesla"] = Field(
         "auto", description="full: keep the graph of every inner step; checkpoint: the same gradient in memory independent "
                             "of syn_steps (each step runs twice); tesla: TESLA's constant-memory approximation; "
-                            "auto: full while its graph fits in half the free memory, else checkpoint")
+                            "auto: full while its graph fits in half the device's memory, else checkpoint")
+    unroll_precision: Literal["fp32", "bf16"] = Field("fp32", description="the student's forward passes in the unroll: fp32, "
+                                                                       "or bf16 autocast (faster on a GPU, less exact)")
     lr_img: float = Field(100.0, gt=0, description="SGD learning rate of the images (momentum 0.5)")
     lr_lr: float = Field(1e-6, ge=0, description="SGD learning rate of the step size (momentum 0.5)")
     lr_y: float = Field(1.0, ge=0, description="SGD learning rate of the soft labels (momentum 0.9)")

@@ -1,0 +1,93 @@
+"""One process of a ``torchrun`` job, or the only one: which rank it is and what it may do alone.
+
+``torchrun --nproc-per-node N -m ddcore run ...`` starts N copies of ``dd run``; each reads
+``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` from its environment and joins one ``torch.distributed``
+group (NCCL on GPUs, gloo on CPUs), on ``cuda:LOCAL_RANK`` when on GPUs. Rank 0 alone writes the
+run folder; work is split by index (``mine``); anything one rank builds for all (a cached
+network, a decoded dataset) is built ``main_first``; ``pick_device`` gives each rank its GPU. Without those variables the world is one
+process, nothing is initialised, and every helper is a no-op: today's path, bit for bit. The
+collectives stages use (all-reduce, all-gather) are ``ddcore.builtins.collectives``.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+TIMEOUT_S = float(os.environ.get("DD_DIST_TIMEOUT", 1800))  # a collective waits this long for a rank that fell silent
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str = ""  # "" when not distributed
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def mine(self, n: int) -> list[int]:
+        """The indices of ``range(n)`` this rank takes: i ≡ rank (mod world size)."""
+        return list(range(self.rank, n, self.world_size))
+
+    def barrier(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    @contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Rank 0 runs the block first (building caches), then the others (reading them)."""
+        if not self.is_main:
+            self.barrier()
+        yield
+        if self.is_main:
+            self.barrier()
+
+    def describe(self) -> dict:
+        return {"world_size": self.world_size, "backend": self.backend or "none"}
+
+
+_current: Dist | None = None
+
+
+def distributed_context(device: str = "auto") -> Dist:
+    """This process's place in the job, joining the process group on first use under torchrun."""
+    global _current
+    if _current is not None:
+        return _current
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        _current = Dist()
+        return _current
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
+    gpu = device != "cpu" and torch.cuda.is_available()
+    if gpu:
+        torch.cuda.set_device(local)
+    backend = "nccl" if gpu else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend, init_method=os.environ.get("DD_DIST_INIT", "env://"),  # tests: file://
+                                rank=rank, world_size=world, timeout=timedelta(seconds=TIMEOUT_S))
+    _current = Dist(rank, world, local, backend)
+    return _current
+
+
+def device_for(name: str) -> str:
+    """Each rank's device: ``cuda:LOCAL_RANK`` when this torchrun job runs on GPUs."""
+    d = _current
+    if d is not None and d.active and d.backend == "nccl" and name in ("auto", "cuda"):
+        return f"cuda:{d.local_rank}"
+    return name
