@@ -14,7 +14,7 @@ import sys
 import click
 
 from .errors import DDError
-from .logs import configure_cli, logger_for
+from .logs import configure_cli, logger_for, rank_prefix
 
 
 class DDGroup(click.Group):
@@ -27,8 +27,15 @@ class DDGroup(click.Group):
         except DDError as exc:
             if exc.__cause__ is not None:
                 logger_for().debug("traceback of the plugin's exception:", exc_info=exc.__cause__)
-            click.echo(f"dd: error: {exc}", err=True)
+            click.echo(f"dd: error: {rank_prefix()}{exc}", err=True)
             sys.exit(exc.exit_code)
+        except Exception as exc:  # under torchrun: another rank died and took a collective with it
+            from .distributed import peer_failed
+
+            if peer_failed(exc) is None:
+                raise
+            click.echo(f"dd: error: {rank_prefix()}{peer_failed(exc)}", err=True)
+            sys.exit(1)
 
 
 def _pm():

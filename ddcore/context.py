@@ -76,6 +76,7 @@ class RunContext:
     data: RealData | None = None
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     dist: Dist = field(default_factory=Dist)
+    resuming: bool = False  # ``dd run --resume``: stages continue from their checkpoints
     _generators: dict[str, torch.Generator] = field(default_factory=dict, repr=False)
     _metrics: list[tuple[str, int, Any]] = field(default_factory=list, repr=False)
 
@@ -155,26 +156,25 @@ class RunContext:
             save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
 
     def resume_state(self) -> tuple[dict[str, torch.Tensor], int, dict[str, Any]] | None:
-        """The last checkpoint of this stage (state, step, meta), or None; restores generators."""
+        """The last checkpoint of this stage (state, step, meta), or None; restores generators. Only a
+        resumed run (``dd run --resume``) reads one; every rank reads it before any writes the next."""
         from safetensors import safe_open
         from safetensors.torch import load_file
 
         path = self.checkpoint_path
-        if not path.exists():
-            return None
+        found = self.resuming and path.exists()
         try:
-            with safe_open(str(path), framework="pt") as f:
-                info = json.loads((f.metadata() or {})["info"])
-            tensors = load_file(str(path))
+            if found:
+                with safe_open(str(path), framework="pt") as f:
+                    info = json.loads((f.metadata() or {})["info"])
+                tensors = load_file(str(path))
         except Exception as exc:
             raise DataError(f"checkpoint {path} is unreadable ({exc}); delete it to restart the stage.") from None
-        for name, value in tensors.items():
-            if name.startswith("rng."):
-                key = name[4:]
-                dev = key.rsplit(":", 1)[-1]
-                g = self._generators.get(key) or torch.Generator(device=dev)
-                g.set_state(value)
-                self._generators[key] = g
+        self.dist.barrier()
+        if not found:
+            return None
+        for key, value in ((name[4:], v) for name, v in tensors.items() if name.startswith("rng.")):
+            self._generators.setdefault(key, torch.Generator(device=key.rsplit(":", 1)[-1])).set_state(value)
         self.state.update({k[len("ctxstate."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("ctxstate.")})
         state = {k[6:]: v for k, v in tensors.items() if k.startswith("state.")}
         return state, int(info["step"]), info.get("meta", {})

@@ -53,9 +53,6 @@ class Dist:
         if self.is_main:
             self.barrier()
 
-    def describe(self) -> dict:
-        return {"world_size": self.world_size, "backend": self.backend or "none"}
-
 
 _current: Dist | None = None
 
@@ -83,6 +80,13 @@ def distributed_context(device: str = "auto") -> Dist:
                                 rank=rank, world_size=world, timeout=timedelta(seconds=TIMEOUT_S))
     _current = Dist(rank, world, local, backend)
     return _current
+
+
+def peer_failed(exc: BaseException) -> str | None:
+    """One sentence when ``exc`` is a collective that lost another process of this torchrun job."""
+    if _current is None or not _current.active or not any(k in str(exc) for k in ("closed by peer", "NCCL", "imed out")):
+        return None
+    return "another process of this torchrun job stopped, so this one cannot go on; the first error printed says why."
 
 
 def device_for(name: str) -> str:

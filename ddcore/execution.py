@@ -49,8 +49,9 @@ def execute(spec: RunSpec, pm: PluginManager, plan: Plan, resume: bool = False, 
         with d.main_first():  # rank 0 decodes and caches; the others read the cache
             data = load_data(spec, pm)
         ctx = make_context(spec, plan, pm, data, quiet)
+        ctx.resuming = resume
         pool, records = run_stages(plan, ctx, data, pm, resume, read_reuse_record(out_dir))
-        pool.facts = {**pool.facts, **run_facts(spec, plan, pm, data, records), "distributed": d.describe()}
+        pool.facts = {**pool.facts, **run_facts(spec, plan, pm, data, records), "distributed": {"world_size": d.world_size, "backend": d.backend or "none"}}
         artifact = resolve_artifact_path(out_dir, must_exist=False)
         if d.is_main:
             pool.save(artifact)
@@ -113,6 +114,7 @@ def run_stages(plan: Plan, ctx: RunContext, data: RealData, pm: PluginManager, r
         started = time.perf_counter()
         pool = run_stage(stage, ctx, data, pool)
         ctx.flush_metrics()
+        ctx.dist.barrier()  # every rank finished the stage before it is recorded as done
         pool.facts = {**pool.facts, "stages": list(records)}
         if ctx.dist.is_main:
             pool.save(saved)

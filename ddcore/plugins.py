@@ -322,12 +322,6 @@ def get_plugin_manager() -> PluginManager:
     return _MANAGER
 
 
-def set_plugin_manager(manager: PluginManager | None) -> None:
-    """Replace the process-wide manager (tests and ``ddcore.testing``)."""
-    global _MANAGER
-    _MANAGER = manager
-
-
 @contextmanager
 def using(manager: PluginManager) -> Iterator[PluginManager]:
     """Make ``manager`` the process-wide one for a block (a run builds its models through it)."""

@@ -128,7 +128,9 @@ def evaluate_artifact(path, pm: PluginManager, options=(), baselines=(), dataset
     ds = dataset or dset.facts.get("dataset")
     if not ds:
         raise ConfigError(f"{artifact} does not say which dataset it was made from; pass --dataset.")
-    with using(pm):
+    from .distributed import distributed_context
+
+    with using(pm), distributed_context(device).main_first():
         data = load_real_data(ds, pm.registry, Cache(cache_dir))
     if list(data.class_names) != list(dset.class_names) or tuple(data.image_shape) != tuple(dset.images.shape[1:]):
         raise ConfigError(f"{artifact} was made for other classes or image sizes than dataset {ds!r}; pass the matching --dataset.")

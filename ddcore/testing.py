@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .components import MatchingTerms, PixelGradients, Synthesizer
-from .plugins import PluginManager, get_plugin_manager, set_plugin_manager
+from .plugins import PluginManager, get_plugin_manager, using
 
 if TYPE_CHECKING:  # pragma: no cover
     from .artifact import DistilledSet
@@ -47,15 +47,8 @@ def make_plugin_manager(*plugins: Any, entry_points: bool = False) -> PluginMana
 @contextmanager
 def use_plugins(*plugins: Any, entry_points: bool = False) -> Iterator[PluginManager]:
     """Make a manager with ``plugins`` the process-wide one for the duration of the block."""
-    from . import plugins as plugins_module
-
-    previous = plugins_module._MANAGER
-    manager = make_plugin_manager(*plugins, entry_points=entry_points)
-    set_plugin_manager(manager)
-    try:
+    with using(make_plugin_manager(*plugins, entry_points=entry_points)) as manager:
         yield manager
-    finally:
-        set_plugin_manager(previous)
 
 
 def run_tiny(

@@ -11,7 +11,8 @@ Three sources, chosen from the options and named in the log and the manifest:
 
 Image and class-text embeddings are computed in batches on the run's device and cached per pool
 (keyed by the pool's pixels and everything that determines the encoder), so the scoring and the
-selection stage, and later runs on the same pool, encode once.
+selection stage, and later runs on the same pool, encode once. Under torchrun each rank embeds
+the rows i ≡ rank (mod W) and the rows are gathered.
 """
 
 from __future__ import annotations
@@ -92,12 +93,18 @@ def embed_pool(ctx: RunContext, pool: DistilledSet, data: RealData, opts: ClipSe
         encoder = load_encoder(ctx, data, opts)
         encoder.precision = opts.precision
         ctx.log(f"encoder: {encoder.description}" + (f" (under {opts.precision} autocast)" if opts.precision != "fp32" else ""))
-        batches = ctx.progress(list(pool.images.split(opts.batch_size)), desc="CLIP image embeddings")
-        images = torch.cat([encoder.images(data.denormalize(b).clamp(0, 1), opts.batch_size) for b in batches])
+        from ddcore import gather_by_index
+
+        mine = pool.images[ctx.dist.mine(len(pool))]
+        batches = ctx.progress(list(mine.split(opts.batch_size)), desc="CLIP image embeddings")
+        rows = [encoder.images(data.denormalize(b).clamp(0, 1), opts.batch_size) for b in batches] or \
+            [encoder.images(data.denormalize(pool.images[:1]).clamp(0, 1))[:0]]  # a rank with no rows: an empty (0, d)
+        images = gather_by_index(torch.cat(rows), len(pool), ctx.dist)
         classes = encoder.classes(class_names_for(opts.class_names, list(data.class_names)), templates_for(opts.templates))
         found = PoolEmbedding(images, classes, source, encoder.description)
-        ctx.cache.save(CACHE_KIND, spec, {"images": images, "classes": classes,
-                                          "description": _tensor(encoder.description)})
+        if ctx.dist.is_main:
+            ctx.cache.save(CACHE_KIND, spec, {"images": images, "classes": classes,
+                                              "description": _tensor(encoder.description)})
     _memo.clear()
     _memo[key] = found
     return found

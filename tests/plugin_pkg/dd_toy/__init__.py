@@ -22,6 +22,8 @@ class ToyOptions(Options):
     checkpoint_every: int = Field(5, ge=1, description="save progress every N steps")
     lr: float = Field(0.1, gt=0, description="step size")
     sleep: float = Field(0.0, ge=0, description="seconds to wait per step (lets tests interrupt a run)")
+    fail_rank: int | None = Field(None, ge=0, description="under torchrun: this rank raises at fail_step (tests a failing rank)")
+    fail_step: int = Field(0, ge=0, description="the step at which fail_rank raises")
 
 
 class ToySynthesizer(Synthesizer):
@@ -46,6 +48,8 @@ class ToySynthesizer(Synthesizer):
             images = state["images"]
             ctx.log(f"resumed at step {start}")
         for step in ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="toy"):
+            if ctx.dist.rank == opts.fail_rank and step == opts.fail_step:
+                raise RuntimeError(f"toy fails on rank {ctx.dist.rank} at step {step}, as asked")
             x = images.clone().requires_grad_(True)
             noise = 0.01 * torch.randn(x.shape, generator=g)
             terms = MatchingTerms(numerator=((x - targets) ** 2).flatten(), denominator=(targets**2 + 1).flatten(), iteration=step)
