@@ -64,7 +64,7 @@ def main() -> None:
                                    "--no-eval", "--out", str(tmp / "warm"), "--device", args.device]), env=env, check=True,
                        capture_output=True)
         tasks = {
-            "experts (4 × mnist5k, 2 epochs)": lambda run: ["edf", "experts", "--dataset", "mnist5k", "--num", "4", "--epochs", "2",
+            "experts (4 × mnist5k, 2 epochs)": lambda run: ["edf", "experts", "--dataset", "mnist5k", "--num-experts", "4", "--epochs", "2",
                                                             "--cache-dir", str(tmp / f"experts-{run}"), "--device", args.device],
             "evaluation (4 nets, digits IPC 10)": lambda run: ["eval", str(tmp / "set"), "-o", "eval.num_nets=4", "-o", "eval.epochs=100",
                                                               "--baseline", "none", "--device", args.device],

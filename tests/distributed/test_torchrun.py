@@ -88,7 +88,7 @@ def test_refinement_and_clip_selection_shard_their_images_and_agree_with_one_pro
 def test_a_failing_rank_ends_the_job_with_its_error_and_keeps_the_last_checkpoint(tmp_path):
     """Rank 1 raises mid-stage; rank 0 stops at the stage's end instead of waiting for it; the job
     exits ≠ 0 in bounded time without an artifact; rank 0's last checkpoint is intact, and
-    ``--resume`` in one process finishes the run with the uninterrupted run's set."""
+    ``--resume`` under torchrun finishes the run with the uninterrupted run's set."""
     import time
 
     from safetensors import safe_open
@@ -105,7 +105,7 @@ def test_a_failing_rank_ends_the_job_with_its_error_and_keeps_the_last_checkpoin
     assert not (out / "distilled.safetensors").exists()
     with safe_open(str(out / "checkpoints" / "00-toy.safetensors"), framework="pt") as f:
         assert json.loads(f.metadata()["info"])["step"] in (2, 4, 6, 8)
-    resumed = subprocess.run([sys.executable, "-m", "ddcore", "run", "--resume", str(out)],
+    resumed = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node=2", "-m", "ddcore", "run", "--resume", str(out)],
                              capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     dd(1, tmp_path / "whole", *toy, "--no-eval")

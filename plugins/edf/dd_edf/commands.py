@@ -13,7 +13,7 @@ def edf_group():
 @edf_group.command("experts")
 @click.option("--dataset", default="digits", help="NAME or NAME:PATH (see `dd datasets`).")
 @click.option("--model", default="convnet", help="Expert architecture, e.g. convnet-d3 or convnet-d5.")
-@click.option("--num", type=int, default=5, help="Number of experts.")
+@click.option("--num-experts", "--num", "num", type=int, default=5, help="Number of experts (--num-experts under torchrun, which takes --num for its own --numa-binding).")
 @click.option("--epochs", type=int, default=20, help="Epochs per expert (≥ max_start_epoch + expert_epochs of your runs).")
 @click.option("--lr", type=float, default=0.01, help="Expert SGD learning rate (lr_teacher).")
 @click.option("--batch", type=int, default=256, help="Expert minibatch size.")
