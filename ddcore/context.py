@@ -159,7 +159,6 @@ class RunContext:
         """The last checkpoint of this stage (state, step, meta), or None; restores generators. Only a
         resumed run (``dd run --resume``) reads one; every rank reads it before any writes the next."""
         from safetensors import safe_open
-        from safetensors.torch import load_file
 
         path = self.checkpoint_path
         found = self.resuming and path.exists()
@@ -167,7 +166,7 @@ class RunContext:
             if found:
                 with safe_open(str(path), framework="pt") as f:
                     info = json.loads((f.metadata() or {})["info"])
-                tensors = load_file(str(path))
+                    tensors = {k: f.get_tensor(k) for k in f.keys()}
         except Exception as exc:
             raise DataError(f"checkpoint {path} is unreadable ({exc}); delete it to restart the stage.") from None
         self.dist.barrier()

@@ -11,6 +11,7 @@ collectives stages use (all-reduce, all-gather) are ``ddcore.builtins.collective
 
 from __future__ import annotations
 
+import atexit
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,13 +72,13 @@ def distributed_context(device: str = "auto") -> Dist:
     import torch.distributed as dist
 
     rank, world, local = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", "0"))
-    gpu = device != "cpu" and torch.cuda.is_available()
-    if gpu:
+    backend = "nccl" if device != "cpu" and torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
         torch.cuda.set_device(local)
-    backend = "nccl" if gpu else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method=os.environ.get("DD_DIST_INIT", "env://"),  # tests: file://
                                 rank=rank, world_size=world, timeout=timedelta(seconds=TIMEOUT_S))
+        atexit.register(dist.destroy_process_group)  # a group left to the interpreter's exit can abort it
     _current = Dist(rank, world, local, backend)
     return _current
 
