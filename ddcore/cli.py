@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from .distributed import peer_failed
 from .errors import DDError
 from .logs import configure_cli, logger_for, rank_prefix
 
@@ -24,18 +25,14 @@ class DDGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DDError as exc:
+        except Exception as exc:  # under torchrun also: another rank died and took a collective with it
+            error = exc if isinstance(exc, DDError) else peer_failed(exc)
+            if error is None:
+                raise
             if exc.__cause__ is not None:
                 logger_for().debug("traceback of the plugin's exception:", exc_info=exc.__cause__)
-            click.echo(f"dd: error: {rank_prefix()}{exc}", err=True)
-            sys.exit(exc.exit_code)
-        except Exception as exc:  # under torchrun: another rank died and took a collective with it
-            from .distributed import peer_failed
-
-            if peer_failed(exc) is None:
-                raise
-            click.echo(f"dd: error: {rank_prefix()}{peer_failed(exc)}", err=True)
-            sys.exit(1)
+            click.echo(f"dd: error: {rank_prefix()}{error}", err=True)
+            sys.exit(error.exit_code)
 
 
 def _pm():
@@ -139,9 +136,8 @@ def eval_cmd(path, options, evaluator, baselines, dataset, device, cache_dir, qu
     from .run import evaluate_artifact
 
     configure_cli(True, verbose)  # the result is this command's output: stdout, not log lines
-    result = evaluate_artifact(path, _pm(), options=options, baselines=baselines, dataset=dataset, device=device,
-                               cache_dir=cache_dir, quiet=quiet, evaluator=evaluator)
-    click.echo(_pm().registry.evaluator[result["evaluator"]].value.summary(result))
+    evaluate_artifact(path, _pm(), options=options, baselines=baselines, dataset=dataset, device=device, cache_dir=cache_dir,
+                      quiet=quiet, evaluator=evaluator, show=click.echo)  # printed before eval.json is written
 
 
 def add_plugin_commands(group: click.Group) -> None:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from .errors import DDError
+
 TIMEOUT_S = float(os.environ.get("DD_DIST_TIMEOUT", 1800))  # a collective waits this long for a rank that fell silent
 
 
@@ -61,10 +63,9 @@ _current: Dist | None = None
 def distributed_context(device: str = "auto") -> Dist:
     """This process's place in the job, joining the process group on first use under torchrun."""
     global _current
-    if _current is not None:
-        return _current
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if _current is None and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         _current = Dist()
+    if _current is not None:
         return _current
     from datetime import timedelta
 
@@ -83,11 +84,11 @@ def distributed_context(device: str = "auto") -> Dist:
     return _current
 
 
-def peer_failed(exc: BaseException) -> str | None:
+def peer_failed(exc: BaseException) -> DDError | None:
     """One sentence when ``exc`` is a collective that lost another process of this torchrun job."""
     if _current is None or not _current.active or not any(k in str(exc) for k in ("closed by peer", "NCCL", "imed out")):
         return None
-    return "another process of this torchrun job stopped, so this one cannot go on; the first error printed says why."
+    return DDError("another process of this torchrun job stopped, so this one cannot go on; the first error printed says why.")
 
 
 def device_for(name: str) -> str:

@@ -52,9 +52,8 @@ def execute(spec: RunSpec, pm: PluginManager, plan: Plan, resume: bool = False, 
         ctx.resuming = resume
         pool, records = run_stages(plan, ctx, data, pm, resume, read_reuse_record(out_dir))
         pool.facts = {**pool.facts, **run_facts(spec, plan, pm, data, records), "distributed": {"world_size": d.world_size, "backend": d.backend or "none"}}
-        artifact = resolve_artifact_path(out_dir, must_exist=False)
+        artifact = pool.save(out_dir) if d.is_main else resolve_artifact_path(out_dir, must_exist=False)
         if d.is_main:
-            pool.save(artifact)
             write_json(out_dir / "manifest.json", pool.manifest())
         d.barrier()  # nobody reads the artifact before it exists
         ctx.stage, ctx.plugin = "", ""

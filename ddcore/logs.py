@@ -8,6 +8,7 @@ works. Without the CLI, Python's default shows warnings and errors only.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,15 +50,16 @@ def configure_cli(quiet: bool = False, verbose: bool = False) -> None:
 
 def rank_prefix() -> str:
     """``[rank R] `` on the stderr lines of a torchrun job's other ranks (rank 0 writes log.txt)."""
-    import os
-
-    rank, world = os.environ.get("RANK", "0"), int(os.environ.get("WORLD_SIZE", "1"))
-    return f"[rank {rank}] " if world > 1 and rank != "0" else ""
+    rank = os.environ.get("RANK", "0")
+    return f"[rank {rank}] " if rank != "0" and int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
 
 
 @contextmanager
-def run_log(out_dir: Path) -> Iterator[None]:
-    """Append every ``ddcore`` message (info and up) to ``out_dir/log.txt`` for the block."""
+def run_log(out_dir: Path | None) -> Iterator[None]:
+    """Append every ``ddcore`` message (info and up) to ``out_dir/log.txt`` for the block (None: nowhere)."""
+    if out_dir is None:
+        yield
+        return
     root = logging.getLogger(ROOT)
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / "log.txt", mode="a", encoding="utf-8")

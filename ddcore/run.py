@@ -71,8 +71,6 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
 
     ``reuse_from``: earlier run folders whose identical leading stages are copied instead of computed.
     """
-    from contextlib import nullcontext
-
     from .distributed import distributed_context
     from .execution import execute
     from .logs import logger_for, run_log
@@ -101,7 +99,7 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
     if reused and d.is_main:
         copy_stages(plan, reused, source, out)
     d.barrier()
-    with run_log(out) if d.is_main else nullcontext():
+    with run_log(out if d.is_main else None):
         if reuse_from:
             logger_for().info("[dd] %s", summary["reuse"])
         result = execute(spec, pm, plan, resume=resume, quiet=quiet)
@@ -113,10 +111,13 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
 
 
 def evaluate_artifact(path, pm: PluginManager, options=(), baselines=(), dataset=None, device="auto", cache_dir=None,
-                      quiet=False, evaluator: str | None = None) -> dict[str, Any]:
-    """``dd eval``: evaluate the artifact at ``path`` and write ``eval.json`` beside it."""
+                      quiet=False, evaluator: str | None = None, show=None) -> dict[str, Any]:
+    """``dd eval``: evaluate the artifact at ``path``, ``show`` the summary, then write ``eval.json`` beside
+    it; in a run folder its log lines go to the run's ``log.txt`` too."""
     from .artifact import DistilledSet, resolve_artifact_path
     from .cache import Cache
+    from .distributed import distributed_context
+    from .logs import run_log
     from .plugins import using
     from .realdata import load_real_data
 
@@ -128,18 +129,18 @@ def evaluate_artifact(path, pm: PluginManager, options=(), baselines=(), dataset
     ds = dataset or dset.facts.get("dataset")
     if not ds:
         raise ConfigError(f"{artifact} does not say which dataset it was made from; pass --dataset.")
-    from .distributed import distributed_context
-
     with using(pm), distributed_context(device).main_first():
         data = load_real_data(ds, pm.registry, Cache(cache_dir))
     if list(data.class_names) != list(dset.class_names) or tuple(data.image_shape) != tuple(dset.images.shape[1:]):
         raise ConfigError(f"{artifact} was made for other classes or image sizes than dataset {ds!r}; pass the matching --dataset.")
-    return evaluate_set(dset, artifact, data, pm, chosen, protocol, baselines or ["random"], device, cache_dir, quiet)
+    with run_log(artifact.parent if (artifact.parent / "run.json").is_file() else None):
+        return evaluate_set(dset, artifact, data, pm, chosen, protocol, baselines or ["random"], device, cache_dir, quiet, show)
 
 
 def evaluate_set(dset: DistilledSet, artifact: Path, data: RealData, pm: PluginManager, evaluator: Any, protocol: Any,
-                 baselines, device: str, cache_dir: str | None, quiet: bool) -> dict[str, Any]:
-    """Run ``evaluator`` on a set already in memory, write ``eval.json`` beside ``artifact``, log the summary."""
+                 baselines, device: str, cache_dir: str | None, quiet: bool, show=None) -> dict[str, Any]:
+    """Run ``evaluator`` on a set already in memory, log (and ``show``) the summary, then write ``eval.json``
+    beside ``artifact``: a failed write never loses the numbers."""
     from .atomic import write_json
     from .cache import Cache
     from .context import RunContext, pick_device
@@ -156,10 +157,11 @@ def evaluate_set(dset: DistilledSet, artifact: Path, data: RealData, pm: PluginM
     with using(pm):
         result = evaluator.evaluate(ctx, dset, data, protocol, tuple(b for b in baselines if b != "none"))
     result = {"evaluator": evaluator.name, **result, "artifact": str(artifact)}
-    if d.is_main:
-        write_json(eval_path(artifact), result)
     for line in evaluator.summary(result).splitlines():
         logger_for().info("[eval] %s", line)
+    if d.is_main:
+        (show or (lambda text: None))(evaluator.summary(result))
+        write_json(eval_path(artifact), result)
     return result
 
 

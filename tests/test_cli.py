@@ -107,6 +107,20 @@ def test_run_eval_show_on_digits(dd, tmp_path):
     assert len(list((tmp_path / "png").rglob("*.png"))) == 20
 
 
+def test_dd_eval_prints_before_it_writes_and_logs_into_the_run(dd, tmp_path):
+    """The numbers reach stdout even when eval.json cannot be written, and the run's log.txt records the
+    evaluation's start, each network and its result."""
+    out = tmp_path / "r"
+    dd("run", "--dataset", "digits", "--ipc", "2", "--plugins", "real", "--out", str(out), "--no-eval", "-q", check=True)
+    proc = dd("eval", str(out), *FAST_EVAL, check=True)
+    log = (out / "log.txt").read_text()
+    assert "[eval] eval net: training 2 network(s) of 2" in log and "[eval] eval net 2/2:" in log and "[eval] distilled" in log
+    (out / "eval.json").unlink()
+    (out / "eval.json").mkdir()  # the write will fail
+    proc = dd("eval", str(out), *FAST_EVAL)
+    assert proc.returncode != 0 and "distilled" in proc.stdout and "±" in proc.stdout
+
+
 def test_existing_run_folder_is_not_overwritten_silently(dd, tmp_path):
     out = tmp_path / "r"
     dd("run", "--ipc", "1", "--no-eval", "--out", str(out), "-q", check=True)

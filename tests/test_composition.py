@@ -24,6 +24,9 @@ SYNTH_ONLY = {"real", "edf"}
 SELECT_ONLY = {"random", "herding", "dgs"}
 NAMES = ["real", "random", "herding", "edf", "detector_refine", "clip_select", "dgs"]
 IPC, FACTOR = 2, 5
+# images per class after each selection, worked out by hand: the pool of 10 shrinks to IPC 2 in
+# equal ratios, rounded (two selections: 10 → 4.47 → 2; three: 10 → 5.85 → 3.42 → 2)
+AFTER_EACH_SELECTION = {0: [], 1: [2], 2: [4, 2], 3: [6, 3, 2]}
 
 
 def expected(names: list[str]) -> list[tuple[str, str, int]] | str:
@@ -45,13 +48,13 @@ def expected(names: list[str]) -> list[tuple[str, str, int]] | str:
             stages += [(name, "scorer"), (name, "select")]
         else:
             stages.append((name, "select"))
-    selects = [i for i, (_, kind) in enumerate(stages) if kind == "select"]
+    selects = [kind for _, kind in stages].count("select")
+    steps = iter(AFTER_EACH_SELECTION[selects])
     pool = IPC * FACTOR if selects else IPC
     sizes, current = [], pool
-    for i, (_, kind) in enumerate(stages):
+    for _, kind in stages:
         if kind == "select":
-            j = selects.index(i) + 1
-            current = max(IPC, round(IPC * (pool / IPC) ** ((len(selects) - j) / len(selects))))
+            current = next(steps)
         sizes.append(pool if kind == "synthesizer" else current)
     return [(n, k, s) for (n, k), s in zip(stages, sizes)]
 

@@ -14,13 +14,21 @@ def test_herding_tracks_the_mean_greedily():
     assert herding_order(feats, 3) == [1, 2, 4]
 
 
-def test_random_and_herding_keep_ipc_from_the_pool(tmp_path):
+def test_random_and_herding_keep_real_images_of_the_pool(tmp_path):
+    from ddcore import DistilledSet, open_dataset
+
+    data, kept = open_dataset("digits"), {}
     for name, opts in (("random", {}), ("herding", {"herding": {"embedding": "random", "model": "convnet-w16"}})):
         dset = testing.run_tiny([name], tmp_path / name, ipc=2, pool_factor=3, options=opts)
-        testing.assert_artifact(dset, ipc=2, num_classes=10)
         assert [s["stage"] for s in dset.facts["stages"]] == ["real", name]
-        pool = torch.as_tensor(dset.columns["real_index"])
-        assert len(set(pool.tolist())) == 20  # distinct real images
+        index = torch.as_tensor(dset.columns["real_index"])
+        assert len(set(index.tolist())) == 20  # distinct real images
+        assert torch.equal(dset.images, data.train_images[index])  # each kept image is the real image it names
+        assert torch.equal(dset.classes, data.train_labels[index])  # under its true label
+        pool = DistilledSet.load(tmp_path / name / "stages" / "00-real.safetensors")
+        assert set(index.tolist()) <= set(torch.as_tensor(pool.columns["real_index"]).tolist())  # chosen from the pool
+        kept[name] = set(index.tolist())
+    assert kept["random"] != kept["herding"]  # the two rules choose differently
 
 
 def test_trained_herding_embedding_is_cached(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ the one-process result.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -70,6 +71,7 @@ class EvalOptions(Options):
 
 
 BASELINES = ("random", "full")
+LOG = logging.getLogger("ddcore.evaluation")  # log.txt always; stderr under `dd run` (a line per network without a terminal)
 
 
 def settings_for(protocol: EvalOptions, lr: float, device: torch.device):
@@ -107,15 +109,21 @@ def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data
         nets.append(build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:]))
         generators.append(Draws.seeded(derive_seed(protocol.seed, "eval-train", k), device))
     settings = settings_for(protocol, lr, device)
+    test = lambda net: accuracy(net, data.test_images, data.test_labels, device, precision=protocol.precision)  # noqa: E731
+    LOG.info("[eval] %s: training %d network(s) of %d for %d epochs", desc, len(nets), len(images), protocol.epochs)
+    accs = {}
     if batched(protocol, device) and len(nets) > 1 and batchable(nets[0]):
         bar = lambda it: progress_bar(it, desc=f"{desc}: {len(nets)} nets together", quiet=quiet)  # noqa: E731
         train_classifier_batched(nets, [images[k] for k in ks], [targets[k] for k in ks], settings, generators, device,
                                  progress=bar)
+        accs = {k: test(net) for k, net in zip(ks, nets)}
+        for k in ks:
+            LOG.info("[eval] %s %d/%d: %.2f %% test accuracy", desc, k + 1, len(images), 100 * accs[k])
     else:
         for net, k, g in zip(nets, ks, generators):
             bar = lambda it, k=k: progress_bar(it, desc=f"{desc} {k + 1}/{len(images)}", quiet=quiet)  # noqa: E731
-            train_classifier(net, images[k], targets[k], settings, g, device, progress=bar)
-    accs = {k: accuracy(net, data.test_images, data.test_labels, device, precision=protocol.precision) for k, net in zip(ks, nets)}
+            accs[k] = test(train_classifier(net, images[k], targets[k], settings, g, device, progress=bar))
+            LOG.info("[eval] %s %d/%d: %.2f %% test accuracy", desc, k + 1, len(images), 100 * accs[k])  # a line per network
     if dist is not None and dist.active:
         accs = {k: a for part in all_gather_objects(accs, dist) for k, a in part.items()}
     return [accs[k] for k in range(len(images))]
@@ -190,14 +198,15 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
                            "full data", quiet, dist)
         result["full"] = summarise(f, images=len(data.train_labels), labels="hard", what="the whole training split, lr = eval.lr")
     result["seconds"] = round(time.perf_counter() - started, 1)
-    return result
+    warnings = [w for facts in dset.facts.values() if isinstance(facts, dict) for w in facts.get("warnings", [])]
+    return {**result, "warnings": warnings} if warnings else result
 
 
 def format_result(result: dict[str, Any]) -> str:
     """A few human lines: each row's mean ± std, then the protocol."""
     p = result["protocol"]
     rows = [("distilled", result["distilled"])] + [(b + (" real" if b == "random" else " data"), result[b]) for b in BASELINES if b in result]
-    lines = []
+    lines = [f"warning: {w}" for w in result.get("warnings", [])]
     for name, r in rows:
         lines.append(f"{name:12s} {r['mean']:6.2f} ± {r['std']:.2f} %   ({r['images']} images, {r['labels']} labels)")
     lines.append(

@@ -69,12 +69,15 @@ def test_distillation_lowers_the_matching_loss_on_fixed_segments(tmp_path):
     """The same seeded unrolls from the same expert epochs match better from the distilled images than from their start."""
     from ddcore.models import build_model
     from dd_edf.flat import FlatModel
-    from dd_edf.matching import unroll
+    from dd_edf.matching import expert_settings, unroll
+    from dd_edf.options import EdfOptions
 
     d = run(tmp_path, "fit", iterations=20, dae=False, cpd_ratio=0.0, lr_y=0.0, lr_lr=0.0, lr_img=0.01, threshold=10.0)
-    data = load_digits()
-    trajs = load_or_train_experts(Cache(os.environ["DD_CACHE_DIR"]), data, ExpertSettings(model="convnet-w16", epochs=4),
-                                  2, 0, torch.device("cpu"), lambda m: None, quiet=True)
+    data, logs = load_digits(), []
+    opts = EdfOptions(**d.facts["options"]["edf"])  # the run's own experts, read back from the cache
+    trajs = load_or_train_experts(Cache(os.environ["DD_CACHE_DIR"]), data, expert_settings(opts), opts.num_experts, 0,
+                                  torch.device("cpu"), logs.append, quiet=True)
+    assert "0 trained now" in logs[-1]
     net = build_model("convnet-w16", 1, 10, (8, 8))
     for p in net.parameters():
         p.requires_grad_(False)
@@ -151,3 +154,19 @@ def test_edf_on_zca_whitened_data(tmp_path):
                          manager=MANAGER)
     assert d.facts["dataset"] == "digits?zca=0.1" and d.facts["data"]["zca_eps"] == 0.1
     testing.assert_artifact(d, ipc=1, num_classes=10)
+
+
+def test_a_run_whose_updates_diverge_says_so_in_the_manifest_and_the_evaluation(tmp_path, caplog):
+    """``-o edf.lr_img=1e12``: the updates diverge (or the gate rejects them); the set is not silently passed off."""
+    from ddcore.builtins.evaluation import EvalOptions, evaluate, format_result
+    from ddcore import open_dataset
+
+    d = run(tmp_path, "wild", lr_img=1e12, max_skipped=50)
+    warnings = d.facts["edf"]["warnings"]
+    assert warnings and all("lower edf.lr_img" in w for w in warnings)
+    assert any("lower edf.lr_img" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    result = evaluate(d, open_dataset("digits"), EvalOptions(num_nets=1, epochs=1, model="convnet-w8"), torch.device("cpu"),
+                      baselines=(), quiet=True)
+    assert result["warnings"] == warnings and format_result(result).startswith("warning: EDF")
+    tame = run(tmp_path, "tame")
+    assert tame.facts["edf"]["warnings"] == []

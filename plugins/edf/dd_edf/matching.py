@@ -22,6 +22,7 @@ so every rank takes the same step and ends with the same set.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -59,6 +60,12 @@ def unroll_mode(opts, fmodel, theta, x, y, step_size, batch: int, soft: bool, de
     return mode
 
 
+def expert_settings(opts) -> ExpertSettings:
+    """The experts a run with these ``edf.*`` options matches against (what they are cached under)."""
+    return ExpertSettings(model=opts.expert_model, epochs=opts.expert_train_epochs, lr=opts.lr_teacher,
+                          batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho, precision=opts.expert_precision)
+
+
 def slot_generators(seed: int, iteration: int, slot: int, device) -> tuple[torch.Generator, Draws]:
     """Slot ``slot`` of ``iteration`` draws its start epoch, expert, batches and augmentations from
     seeds of its own, so it draws the same wherever (on whichever rank) it runs."""
@@ -78,9 +85,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
     """The ``edf`` stage: experts (cached), initial set, then ``iterations`` outer steps."""
     opts = ctx.options_for(STAGE)
     device = ctx.device
-    settings = ExpertSettings(model=opts.expert_model, epochs=opts.expert_train_epochs, lr=opts.lr_teacher,
-                              batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho, precision=opts.expert_precision)
-    trajectories = load_or_train_experts(ctx.cache, data, settings, opts.num_experts, ctx.seed, device, ctx.log, ctx.quiet,
+    trajectories = load_or_train_experts(ctx.cache, data, expert_settings(opts), opts.num_experts, ctx.seed, device, ctx.log, ctx.quiet,
                                          batched=opts.experts_batched, compile=opts.expert_compile, dist=ctx.dist)
     net = build_model(opts.expert_model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(device)
     for p in net.parameters():
@@ -171,11 +176,24 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         if (it + 1) % opts.checkpoint_every == 0 and it + 1 < opts.iterations:
             ctx.checkpoint(learn.state(), it + 1, {"skipped_run": skipped_run, "skipped_total": skipped_total})
     ctx.log(f"done: {skipped_total} of {opts.iterations} iterations skipped by the gate; learned step size {float(step_size.detach()):.5f}")
+    if not (torch.isfinite(x).all() and torch.isfinite(step_size)):
+        raise PluginError(STAGE, "the distilled images or the step size are no longer finite numbers; lower edf.lr_img "
+                                 "(or edf.lr_lr) and run again.")
+    warnings = []
+    if skipped_total * 2 > opts.iterations:
+        warnings.append(f"EDF skipped {skipped_total} of {opts.iterations} iterations (matching loss above the gate {opts.threshold}): "
+                        "the set barely moved from its initialisation or moved erratically; lower edf.lr_img")
+    real_range = float(data.images_of("train", torch.arange(min(256, len(data.train_labels)))).abs().max())
+    if float(x.detach().abs().max()) > 100 * real_range:
+        warnings.append(f"EDF's images reach {float(x.detach().abs().max()):.3g}, over 100× the real images' largest value "
+                        f"({real_range:.3g}): the updates diverged; lower edf.lr_img")
+    for warning in warnings:
+        logging.getLogger("ddcore.edf").warning("dd: warning: %s", warning)
     return DistilledSet.from_real(
         data, images=x.detach().cpu(), classes=classes,
         soft_labels=y.detach().cpu().float() if soft else None, lr=float(step_size.detach()),
         columns={"init_real_index": real_index},
         facts={"edf": {"skipped_iterations": skipped_total, "learned_step_size": float(step_size.detach()),
                        "experts": len(trajectories), "parameters": fmodel.num_parameters, "unroll": mode,
-                       "parallel": parallel_note(slots, ctx.dist).strip("; ") or "one process"}},
+                       "parallel": parallel_note(slots, ctx.dist).strip("; ") or "one process", "warnings": warnings}},
     )

@@ -1,6 +1,7 @@
 """Test plugin ``toy``: proves the entry-point path, checkpoint/resume, the call hooks, a modifier
 from the same package (``toy_weights``, ``weights.py``), a report section, and a model family,
-an evaluator and a dataset transform (``extras.py``): every hook a plugin can implement.
+an evaluator, a dataset, a dataset transform, a scorer and a selector (``extras.py``): every hook
+a plugin can implement (``tests/test_hookspecs.py`` checks that ddcore calls each and it answers).
 
 ``toy`` synthesises by gradient descent: noise images per class pulled towards random real
 images of their class, with a random perturbation each step (so resuming must restore the
@@ -14,7 +15,7 @@ import time
 
 from pydantic import Field
 
-from ddcore import DatasetTransform, MatchingTerms, ModelSpec, Options, PixelGradients, Synthesizer, hookimpl
+from ddcore import DatasetSpec, DatasetTransform, MatchingTerms, ModelSpec, Options, PixelGradients, Synthesizer, hookimpl
 
 
 class ToyOptions(Options):
@@ -97,6 +98,27 @@ def register_evaluators(register):
     from .extras import NearestMean
 
     register(NearestMean())
+
+
+@hookimpl
+def register_datasets(register):
+    from .extras import load_toy_blobs
+
+    register(DatasetSpec("toy_blobs", load_toy_blobs, "toy_blobs[:SEED] — 4 classes of Gaussian blobs (the toy plugin)"))
+
+
+@hookimpl
+def register_scorers(register):
+    from .extras import ToyBrightness
+
+    register(ToyBrightness())
+
+
+@hookimpl
+def register_selectors(register):
+    from .extras import ToyBrightest
+
+    register(ToyBrightest())
 
 
 @hookimpl
