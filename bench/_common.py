@@ -39,6 +39,32 @@ def device_name() -> str:
     return f"cuda ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else "cpu"
 
 
+def environment(device) -> dict:
+    """Where a speed or memory bench ran: device, threads, torch, allocator settings, git commit."""
+    import os
+    import platform
+
+    import torch
+
+    device = torch.device(device)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
+    return {"device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "git_commit": commit.stdout.strip() or None,
+            "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")}}
+
+
+def save_result(name: str, result: dict, device) -> Path:
+    """``bench/results/NAME.json`` (``NAME-cuda.json`` for a GPU run), and where it went."""
+    import torch
+
+    kind = torch.device(device).type
+    out = Path(__file__).resolve().parent / "results" / (f"{name}.json" if kind == "cpu" else f"{name}-{kind}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return out
+
+
 def protocol_arguments(ap, out: str) -> None:
     """The options every quality bench shares: the evaluation protocol, the seed, where runs go, extra `dd run` arguments."""
     import argparse

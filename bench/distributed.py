@@ -16,9 +16,7 @@ On this project's CPU machine the two processes share the same 2 cores that one 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -26,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "distributed.json"
 EDF = ["-o", "edf.num_experts=2", "-o", "edf.iterations=20", "-o", "edf.dae=false"]
 
 
@@ -51,7 +48,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="threads of the one-process run (split across the processes)")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    import torch
+    from _common import environment, save_result  # bench/ is the script's folder
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,17 +78,13 @@ def main() -> None:
             rows.append({"task": name, "one_process_s": one, "processes_s": many, "speedup": one / many})
             print(f"{name}: 1 process {one:.1f} s, {args.procs} processes {many:.1f} s ({one / many:.2f}×)", flush=True)
     result = {
-        "bench": "distributed", "device": args.device,
-        "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or platform.machine(),
-        "cores": os.cpu_count(), "torch": torch.__version__,
+        "bench": "distributed", **environment(args.device), "cores": os.cpu_count(),
         "protocol": {"processes": args.procs, "threads_one_process": args.threads,
                      "threads_per_process": max(1, args.threads // args.procs), "backend": "nccl" if args.device.startswith("cuda") else "gloo",
                      "timing": "wall clock of the whole command, start-up included", "seed": 0},
         "rows": rows,
     }
-    out = RESULTS if args.device == "cpu" else RESULTS.with_name("distributed-cuda.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result("distributed", result, args.device)
     print(f"# distributed: {args.device}, {os.cpu_count()} cores -> {out}")
     print(table(result))
 

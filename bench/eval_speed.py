@@ -14,14 +14,9 @@ and the accuracies, and the table prints seconds mean ± std and the ratio to on
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "eval_speed.json"
 VARIANTS = [  # (name, eval options); the first two are the CPU bench, the rest run with --knobs
     ("one after another", {"batched": False}),
     ("together", {"batched": True}),
@@ -43,6 +38,8 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--knobs", action="store_true", help="also bf16, bf16 + channels-last and torch.compile (one after another)")
     args = ap.parse_args()
+    from _common import environment, save_result  # bench/ is the script's folder
+
     import torch
 
     from ddcore import DistilledSet, open_dataset, pick_device
@@ -66,17 +63,12 @@ def main() -> None:
                          "seconds": times, "accuracies": accs})
             print(f"{name} {variant}: {statistics.mean(times):.2f} s", flush=True)
     result = {
-        "bench": "eval_speed", "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")},
+        "bench": "eval_speed", **environment(device),
         "protocol": {"ipc": args.ipc, "nets": args.nets, "epochs": args.epochs, "model": args.model, "repeats": args.repeats,
                      "set": "random real subset, seed 0", "eval_seed": 0, "baselines": "none"},
         "rows": rows,
     }
-    out = RESULTS if args.device == "auto" or device.type == "cpu" else RESULTS.with_name(f"eval_speed-{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result("eval_speed", result, device)
     print(f"# eval_speed: {result['device']} ({result['device_name']}), {result['threads']} threads -> {out}")
     print(table(result))
 

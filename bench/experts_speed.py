@@ -12,14 +12,9 @@ the two variants' final parameters (they must agree to float rounding).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "experts_speed.json"
 EPOCHS = {"digits": 4, "mnist5k": 1}  # enough epochs to time; the ratio is what matters
 
 
@@ -30,6 +25,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    from _common import environment, save_result  # bench/ is the script's folder
+
     import torch
     from dd_edf.experts import ExpertSettings, train_experts
 
@@ -55,17 +52,12 @@ def main() -> None:
             print(f"{name} together={together}: {statistics.mean(times):.1f} s", flush=True)
         rows[-1]["max_parameter_difference"] = max(float((a - b).abs().max()) for a, b in zip(finals[False], finals[True]))
     result = {
-        "bench": "experts_speed", "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")},
+        "bench": "experts_speed", **environment(device),
         "protocol": {"experts": args.experts, "model": "convnet", "lr": 0.05, "batch": 128, "repeats": args.repeats,
                      "seeds": "derive_seed(0, 'expert', i)", "epochs": {n: EPOCHS[n] for n in args.datasets}},
         "rows": rows,
     }
-    out = RESULTS if device.type == "cpu" else RESULTS.with_name(f"experts_speed-{device.type}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save_result("experts_speed", result, device)
     print(f"# experts_speed: {result['device']} ({result['device_name']}), {result['threads']} threads -> {out}")
     print(table(result))
 

@@ -41,3 +41,22 @@ def test_report_shows_images_stages_evaluation_curves_and_manifest(tmp_path, dd)
 def test_report_of_a_folder_without_a_run_is_one_sentence(tmp_path, dd):
     proc = dd("report", str(tmp_path))
     assert proc.returncode != 0 and "holds no finished run" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_report_and_show_refuse_an_artifact_that_is_not_the_one_its_manifest_describes(tmp_path, dd):
+    """A 16×16 set put under an 8×8 run's manifest: one sentence and exit ≠ 0, not a report of the wrong set."""
+    import torch
+
+    from ddcore.artifact import DistilledSet
+
+    run = tmp_path / "r"
+    dd("run", "--dataset", "digits", "--ipc", "1", "--plugins", "real", "--no-eval", "--out", str(run), "-q", check=True)
+    d = DistilledSet.load(run / "distilled.safetensors")
+    big = DistilledSet(images=torch.zeros(len(d), 1, 16, 16), classes=d.classes, class_names=d.class_names, mean=d.mean,
+                       std=d.std, facts=d.facts)
+    big.save(run / "distilled.safetensors")
+    for command in (("report", str(run)), ("show", str(run))):
+        proc = dd(*command)
+        assert proc.returncode != 0 and "is not the set its manifest.json describes" in proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (run / "report").exists() and not (run / "show").exists()  # nothing half-written

@@ -36,13 +36,15 @@ def build_report(run_dir: str | Path, pm=None) -> Path:
     if not (run / "manifest.json").is_file() or not (run / "distilled.safetensors").is_file():
         raise DataError(f"{run} holds no finished run (manifest.json and distilled.safetensors); give a folder made by `dd run`.")
     manifest = read_manifest(run)
+    final = DistilledSet.load(run / "distilled.safetensors")
+    check_against_manifest(run, final, manifest)  # before anything is written
     out = run / "report"
     out.mkdir(exist_ok=True)
 
     def show(dset: DistilledSet) -> DistilledSet:
         return for_display(dset, pm)
 
-    final = show(DistilledSet.load(run / "distilled.safetensors"))
+    final = show(final)
     overview = write_grids(final, out / "distilled")[0]
     sections = [_section("Distilled images", f"<p>{len(final)} images, per class {final.per_class_counts()}, "
                                              f"{'soft' if final.soft_labels is not None else 'hard'} labels.</p>"
@@ -69,6 +71,17 @@ def _section(title: str, body: str) -> str:
 
 def _img(path: Path, base: Path, alt: str) -> str:
     return f"<p><img src='{path.relative_to(base).as_posix()}' alt='{html.escape(alt)}'></p>"
+
+
+def check_against_manifest(run: Path, dset, manifest: dict) -> None:
+    """The artifact must be the set its manifest.json describes (a copied or half-replaced run folder is not)."""
+    from ddcore.errors import DataError
+
+    said = (manifest.get("images"), manifest.get("per_class"))
+    found = (list(dset.images.shape), dict(zip(dset.class_names, dset.per_class_counts())))
+    if said != found:
+        raise DataError(f"{run}'s distilled.safetensors ({found[0]}) is not the set its manifest.json describes ({said[0]}, "
+                        f"per class {said[1]}); one of them was replaced; rerun the run or restore the pair.")
 
 
 def _stages(run: Path, manifest: dict, out: Path, show, pm) -> str:

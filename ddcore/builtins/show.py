@@ -24,7 +24,14 @@ def register_commands(cli):
         from .images import export_imagefolder, write_grids
 
         artifact = resolve_artifact_path(path, must_exist=True)
-        dset = for_display(DistilledSet.load(artifact))
+        dset = DistilledSet.load(artifact)
+        if (artifact.parent / "manifest.json").is_file() and artifact.name == "distilled.safetensors":
+            from ddcore.stage_files import read_manifest
+
+            from .report import check_against_manifest
+
+            check_against_manifest(artifact.parent, dset, read_manifest(artifact.parent))
+        dset = for_display(dset)
         target = Path(out) if out else artifact.parent / "show"
         paths = write_grids(dset, target, scale=scale)
         click.echo(f"wrote {len(paths)} PNGs to {target} (overview: {paths[0]})")
