@@ -18,3 +18,17 @@ def fake_installed_plugin(site: Path, dist: str, entry_name: str, module: str, s
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[ddcore]\n{entry_name} = {module}\n")
     return site
+
+
+def frozen_student(model: str = "convnet-w8", seed: int = 0):
+    """(FlatModel, start θ) of a seeded 8×8 digits network with frozen parameters: the unroll's student."""
+    import torch
+    from dd_edf.flat import FlatModel
+
+    from ddcore import build_model
+
+    torch.manual_seed(seed)
+    net = build_model(model, 1, 10, (8, 8))
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return FlatModel(net), torch.cat([p.reshape(-1) for p in net.parameters()])

@@ -42,19 +42,14 @@ def evaluate(out: Path) -> None:
 
 def unroll(out: Path, mode: str) -> None:
     """θ̂_N and the gradients to images, soft labels and step size of one matching loss."""
-    from dd_edf.flat import FlatModel
     from dd_edf.unroll import unroll
+    from helpers import frozen_student
 
-    from ddcore import all_reduce_, build_model
+    from ddcore import all_reduce_
 
     d = distributed_context("cpu")
     data = open_dataset("digits")
-    torch.manual_seed(0)
-    net = build_model("convnet-w8", 1, 10, (8, 8))
-    for p in net.parameters():
-        p.requires_grad_(False)
-    fmodel = FlatModel(net)
-    start = torch.cat([p.reshape(-1) for p in net.parameters()])
+    fmodel, start = frozen_student()
     target = start + 0.01 * torch.randn(start.shape, generator=torch.Generator().manual_seed(1))
     x = data.train_images[:20].clone().requires_grad_(True)
     y = torch.randn(20, 10, generator=torch.Generator().manual_seed(2)).requires_grad_(True)

@@ -101,12 +101,9 @@ def test_auto_keeps_full_while_it_fits_and_checkpoints_beyond():
 
 def test_a_bf16_unroll_runs_the_student_in_bf16_and_points_the_same_way():
     """``edf.unroll_precision=bf16``: forward passes under autocast; the image gradient stays close in direction."""
-    torch.manual_seed(0)
-    net = build_model("convnet-w8", 1, 10, (8, 8))
-    for p in net.parameters():
-        p.requires_grad_(False)
-    fmodel = FlatModel(net)
-    start = torch.cat([p.reshape(-1) for p in net.parameters()])
+    from helpers import frozen_student
+
+    fmodel, start = frozen_student()
     x0, y = torch.randn(20, 1, 8, 8), torch.randn(20, 10)
     grads = {}
     for precision in ("fp32", "bf16"):
