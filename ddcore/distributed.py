@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -80,15 +81,23 @@ def distributed_context(device: str = "auto") -> Dist:
         dist.init_process_group(backend, init_method=os.environ.get("DD_DIST_INIT", "env://"),  # tests: file://
                                 rank=rank, world_size=world, timeout=timedelta(seconds=TIMEOUT_S))
         atexit.register(dist.destroy_process_group)  # a group left to the interpreter's exit can abort it
+        signal.signal(signal.SIGTERM, _stopped)  # torchrun ends the others when one rank fails: say so, in one sentence
     _current = Dist(rank, world, local, backend)
     return _current
+
+
+PEER_STOPPED = "another process of this torchrun job stopped, so this one cannot go on; the first error printed says why."
+
+
+def _stopped(signum, frame) -> None:
+    raise DDError(PEER_STOPPED)
 
 
 def peer_failed(exc: BaseException) -> DDError | None:
     """One sentence when ``exc`` is a collective that lost another process of this torchrun job."""
     if _current is None or not _current.active or not any(k in str(exc) for k in ("closed by peer", "NCCL", "imed out")):
         return None
-    return DDError("another process of this torchrun job stopped, so this one cannot go on; the first error printed says why.")
+    return DDError(PEER_STOPPED)
 
 
 def device_for(name: str) -> str:
