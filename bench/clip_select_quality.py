@@ -58,7 +58,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=3, help="random selections from each pool")
     protocol_arguments(ap, "bench-runs/clip_select")
     args = ap.parse_args()
-    from ddcore.stage_files import stage_io
+    from ddcore.builtins.finished_runs import stage_io
 
     print(f"# clip_select_quality: pool_factor {args.pool_factor}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: "
           f"D3, D2 on 8×8; DSA; final-epoch accuracy); {args.draws} random draws per pool; seed {args.seed}; device {device_name()}; "

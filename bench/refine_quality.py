@@ -59,7 +59,7 @@ def refine_run(runs: RunSharing, dataset: str, ipc: int, name: str, plugins: str
     runs.run(out, plugins=plugins, dataset=dataset, ipc=ipc, seed=args.seed, preset=preset, options=options, evaluate=False)
     seconds = time.perf_counter() - started
     from ddcore.artifact import DistilledSet
-    from ddcore.stage_files import stage_io
+    from ddcore.builtins.finished_runs import stage_io
 
     final = DistilledSet.load(out)
     before_n = int(final.columns["anomalous_before"].sum())

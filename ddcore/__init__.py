@@ -30,7 +30,6 @@ _EXPORTS = {
     "ddcore.cache": "Cache",
     # helpers for plugin code
     "ddcore.distributed": "Dist distributed_context",
-    "ddcore.stage_files": "stage_sets for_display",
     "ddcore.plugins": "get_plugin_manager",
     "ddcore.progress": "progress_bar",
     "ddcore.atomic": "atomic_path",
@@ -42,6 +41,7 @@ _EXPORTS = {
     "ddcore.builtins.augment": "dsa Draws",
     "ddcore.builtins.classifier": "real_data_classifier",
     "ddcore.builtins.images": "to_pixels save_grid save_before_after write_grids",
+    "ddcore.builtins.finished_runs": "stage_sets for_display",
 }
 _LAZY = {name: module for module, names in _EXPORTS.items() for name in names.split()}
 

@@ -11,6 +11,7 @@ from .builtins.collectives import (
     all_gather_objects, all_reduce_, broadcast_object, gather_by_index, gather_rows, reduce_gradient, sum_across_ranks,
 )
 from .builtins.classifier import real_data_classifier
+from .builtins.finished_runs import for_display, stage_sets
 from .builtins.images import save_before_after, save_grid, to_pixels, write_grids
 from .builtins.training import (
     TrainSettings, accuracy, autocast, classification_loss, data_rows, predict, soft_cross_entropy, train_classifier,
@@ -26,7 +27,6 @@ from .options import Options
 from .plugins import get_plugin_manager
 from .progress import progress_bar
 from .realdata import DatasetSpec, DatasetTransform, RealData, open_dataset
-from .stage_files import for_display, stage_sets
 
 __version__: str
 __all__ = [

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .atomic import atomic_path
+from .atomic import write_tensors
 from .errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -128,8 +128,6 @@ class DistilledSet:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write atomically to ``path`` (a ``.safetensors`` file or a run folder)."""
-        from safetensors.torch import save_file
-
         path = resolve_artifact_path(path, must_exist=False)
         tensors: dict[str, torch.Tensor] = {
             "images": self.images.detach().float().contiguous().cpu(),
@@ -152,8 +150,7 @@ class DistilledSet:
             "text_columns": text_columns,
             "facts": self.facts,
         }
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": FORMAT, "manifest": json.dumps(manifest, default=str)})
+        write_tensors(path, tensors, {"format": FORMAT, "manifest": json.dumps(manifest, default=str)})
         return path
 
     @classmethod

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
-
-from .atomic import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -46,20 +46,51 @@ class Cache:
         return self.root / kind / f"{spec_key(kind, spec)}.safetensors"
 
     def load(self, kind: str, spec: dict[str, Any]) -> dict[str, torch.Tensor] | None:
-        """The cached tensors, or None when absent."""
-        from safetensors.torch import load_file
-
+        """The cached tensors, or None when absent or damaged (then set aside, to be rebuilt)."""
         path = self.file_for(kind, spec)
-        return load_file(str(path)) if path.exists() else None
+        return self._read(path) if path.exists() else None
+
+    def checked_file(self, kind: str, spec: dict[str, Any]) -> Path | None:
+        """The entry's file once its checksum matches (checked once per process), for readers that
+        open it lazily; None when absent or damaged (then set aside, to be rebuilt)."""
+        path = self.file_for(kind, spec)
+        if not path.exists() or (_VERIFIED.get(path) != _stamp(path) and self._read(path) is None):
+            return None
+        return path
+
+    def _read(self, path: Path) -> dict[str, torch.Tensor] | None:
+        """A file entry's tensors after checking them against the checksum they were saved with."""
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                recorded, tensors = (f.metadata() or {}).get("sha256"), {k: f.get_tensor(k) for k in f.keys()}
+            if recorded is not None and recorded != _digest(tensors):
+                raise ValueError("its checksum does not match its contents")
+        except Exception as exc:
+            return self._set_aside(path, exc)
+        _VERIFIED[path] = _stamp(path)
+        return tensors
 
     def save(self, kind: str, spec: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
-        from safetensors.torch import save_file
+        from .atomic import write_tensors
 
         path = self.file_for(kind, spec)
         clean = {k: v.detach().contiguous().cpu().clone() for k, v in tensors.items()}
-        with atomic_path(path) as tmp:
-            save_file(clean, str(tmp), metadata={"kind": kind, "spec": json.dumps(spec, sort_keys=True, default=str)})
+        write_tensors(path, clean, {"kind": kind, "spec": json.dumps(spec, sort_keys=True, default=str), "sha256": _digest(clean)})
+        _VERIFIED[path] = _stamp(path)
         return path
+
+    def _set_aside(self, path: Path, why: BaseException) -> None:
+        """Move a damaged entry out of the way (kept for inspection) and say so."""
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:  # another rank of a torchrun job set it aside first
+            return None
+        logging.getLogger("ddcore").warning("dd: warning: cache entry %s is damaged (%s); moved it to %s and building it again",
+                                            path, str(why).splitlines()[0][:200], aside.name)
+        return None
 
     def get_or_create(
         self, kind: str, spec: dict[str, Any], build: Callable[[], dict[str, torch.Tensor]]
@@ -79,15 +110,55 @@ class Cache:
     def get_or_create_dir(self, kind: str, spec: dict[str, Any], build: Callable[[Path], None]) -> Path:
         """A folder entry: ``build(tmp_dir)`` fills a temporary folder that is then renamed."""
         final = self.dir_for(kind, spec)
-        if final.is_dir():
+        if self.checked_dir(kind, spec) is not None:
             return final
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
         try:
             build(tmp)
-            (tmp / "spec.json").write_text(json.dumps({"kind": kind, "spec": spec}, indent=2, sort_keys=True, default=str))
+            sizes = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}
+            (tmp / "spec.json").write_text(json.dumps({"kind": kind, "spec": spec, "sizes": sizes}, indent=2, sort_keys=True, default=str))
             os.replace(tmp, final)
+        except Exception as exc:
+            from .atomic import DiskFull, is_disk_full
+
+            if is_disk_full(exc):
+                raise DiskFull(final, 0, sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())) from None
+            raise
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
         return final
+
+    def checked_dir(self, kind: str, spec: dict[str, Any]) -> Path | None:
+        """The folder entry when every file it was published with has its recorded size; None when
+        absent or damaged (then set aside, to be rebuilt)."""
+        folder = self.dir_for(kind, spec)
+        if not folder.is_dir():
+            return None
+        try:
+            sizes = json.loads((folder / "spec.json").read_text()).get("sizes", {})
+            wrong = [name for name, size in sizes.items() if (folder / name).stat().st_size != size]
+            if wrong:
+                raise ValueError(f"{wrong[0]} does not have its recorded size")
+        except (OSError, ValueError) as exc:
+            return self._set_aside(folder, exc)
+        return folder
+
+
+_VERIFIED: dict[Path, tuple[int, int]] = {}  # entries this process checked or wrote -> their size and mtime then
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    import torch
+
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(key.encode())
+        h.update(tensors[key].detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

@@ -1,6 +1,6 @@
 """The ``dd`` command line. Heavy libraries are imported inside commands so ``--help`` is instant.
 
-The core owns ``plugins``, ``datasets``, ``run`` and ``eval``; every other command (``show``,
+The core owns ``run``; every other command (``plugins``, ``datasets``, ``eval``, ``show``,
 ``report``, ``compare``, ``new-plugin`` and the plugins' own groups) arrives through the
 ``register_commands`` hook, built-ins included. Data goes to stdout, messages to stderr.
 """
@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from .atomic import disk_full
 from .distributed import peer_failed
 from .errors import DDError
 from .logs import configure_cli, logger_for, rank_prefix
@@ -26,7 +27,7 @@ class DDGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:  # under torchrun also: another rank died and took a collective with it
-            error = exc if isinstance(exc, DDError) else peer_failed(exc)
+            error = exc if isinstance(exc, DDError) else peer_failed(exc) or disk_full(exc)
             if error is None:
                 raise
             if exc.__cause__ is not None:
@@ -53,31 +54,6 @@ def cli() -> None:
     """
     if not logging.getLogger("ddcore").handlers:
         configure_cli()
-
-
-@cli.command("plugins")
-@click.option("--options", "show_options", is_flag=True, help="Also list each stage's options with defaults.")
-def plugins_cmd(show_options: bool) -> None:
-    """Loaded plugins as JSON: version, hooks, registered components; broken ones with their error."""
-    pm = _pm()
-    out: dict = {"plugins": pm.plugins_json(), "warnings": pm.warnings}
-    if show_options:
-        from .options import options_help
-
-        out["options"] = {name: options_help(reg.value) for name, reg in pm.registry.options.items()}
-        out["options"].update({f"eval ({name})": options_help(reg.value.options)
-                               for name, reg in pm.registry.evaluator.items() if reg.value.options is not None})
-    click.echo(json.dumps(out, indent=2))
-
-
-@cli.command("datasets")
-def datasets_cmd() -> None:
-    """The datasets known (built-in and from plugins), how to point each at disk, and the ?transforms."""
-    pm = _pm()
-    for title, table in (("", pm.registry.datasets), ("?", pm.registry.dataset_transforms)):
-        for name, reg in sorted(table.items()):
-            builtin = pm.records[reg.plugin].builtin if reg.plugin in pm.records else False
-            click.echo(f"{title + name:14s} {reg.value.help}{'' if builtin else f'  [plugin {reg.plugin}]'}")
 
 
 @cli.command("run")
@@ -119,25 +95,6 @@ def run_cmd(dataset, ipc, plugins, pool_factor, options, config_path, preset, ou
     summary = run(spec, _pm(), resume=resume_dir is not None, overwrite=overwrite, dry_run=dry_run, quiet=quiet, reuse_from=reuse_from)
     if dry_run:
         click.echo(json.dumps(summary, indent=2))
-
-
-@cli.command("eval")
-@click.argument("path", type=click.Path())
-@click.option("-o", "--option", "options", multiple=True, metavar="eval.KEY=VALUE", help="Protocol option, e.g. -o eval.num_nets=5.")
-@click.option("--evaluator", default=None, help="Evaluation protocol (default: the run's, else fresh_nets).")
-@click.option("--baseline", "baselines", multiple=True, type=click.Choice(["random", "full", "none"]), help="Baselines (default: random).")
-@click.option("--dataset", default=None, help="Evaluate against this dataset instead of the one in the artifact.")
-@click.option("--device", default="auto", help="auto, cpu or cuda[:N].")
-@click.option("--cache-dir", default=None, help="Where decoded datasets are cached.")
-@click.option("-q", "--quiet", is_flag=True)
-@click.option("-v", "--verbose", is_flag=True)
-def eval_cmd(path, options, evaluator, baselines, dataset, device, cache_dir, quiet, verbose) -> None:
-    """Train K fresh nets on a distilled set; report mean ± std beside a random real subset."""
-    from .run import evaluate_artifact
-
-    configure_cli(True, verbose)  # the result is this command's output: stdout, not log lines
-    evaluate_artifact(path, _pm(), options=options, baselines=baselines, dataset=dataset, device=device, cache_dir=cache_dir,
-                      quiet=quiet, evaluator=evaluator, show=click.echo)  # printed before eval.json is written
 
 
 def add_plugin_commands(group: click.Group) -> None:

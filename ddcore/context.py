@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import torch
 
-from .atomic import atomic_path
+from .atomic import write_tensors
 from .cache import Cache
 from .distributed import Dist
 from .errors import ConfigError, DataError
@@ -77,6 +77,7 @@ class RunContext:
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     dist: Dist = field(default_factory=Dist)
     resuming: bool = False  # ``dd run --resume``: stages continue from their checkpoints
+    run_id: str = ""  # the run's identity, written into its checkpoints (``RunSpec.run_id``)
     _generators: dict[str, torch.Generator] = field(default_factory=dict, repr=False)
     _metrics: list[tuple[str, int, Any]] = field(default_factory=list, repr=False)
 
@@ -127,11 +128,31 @@ class RunContext:
             self._metrics.clear()
             return
         values = torch.stack([torch.as_tensor(v, dtype=torch.float64).cpu() for _, _, v in self._metrics]).tolist()
-        path = self.out_dir / "metrics" / f"{self.stage_index:02d}-{self.stage}.jsonl"
+        path = self.metrics_path
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:
             f.writelines(json.dumps({"name": n, "step": s, "value": v}) + "\n" for (n, s, _), v in zip(self._metrics, values))
         self._metrics.clear()
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out_dir / "metrics" / f"{self.stage_index:02d}-{self.stage}.jsonl"
+
+    def rewind_metrics(self) -> None:
+        """Before a stage runs again on resume: cut its metrics back to what its last checkpoint had
+        seen (all of them without one), so no point is written twice."""
+        from safetensors import safe_open
+
+        path = self.metrics_path
+        if not (self.resuming and self.dist.is_main and path.exists()):
+            return
+        try:
+            with safe_open(str(self.checkpoint_path), framework="pt") as f:
+                keep = json.loads((f.metadata() or {})["info"])["metrics_bytes"]
+        except Exception:  # no checkpoint (or an unreadable one, which resume_state reports): the stage starts over
+            keep = 0
+        with open(path, "r+b") as f:
+            f.truncate(min(keep, path.stat().st_size))
 
     # --- checkpoint / resume --------------------------------------------------------------
 
@@ -141,8 +162,6 @@ class RunContext:
 
     def checkpoint(self, state: dict[str, torch.Tensor], step: int, meta: dict[str, Any] | None = None) -> None:
         """Save a stage's progress atomically; the stage's generators are saved with it."""
-        from safetensors.torch import save_file
-
         self.flush_metrics()
         if not self.dist.is_main:
             return
@@ -151,9 +170,9 @@ class RunContext:
             tensors[f"rng.{key}"] = g.get_state().clone()
         for key, value in self.state.items():
             tensors[f"ctxstate.{key}"] = value.detach().contiguous().cpu().clone()
-        info = {"step": step, "stage": self.stage, "meta": meta or {}}
-        with atomic_path(self.checkpoint_path) as tmp:
-            save_file(tensors, str(tmp), metadata={"info": json.dumps(info)})
+        metrics = self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
+        info = {"step": step, "stage": self.stage, "meta": meta or {}, "run": self.run_id, "metrics_bytes": metrics}
+        write_tensors(self.checkpoint_path, tensors, {"info": json.dumps(info)})
 
     def resume_state(self) -> tuple[dict[str, torch.Tensor], int, dict[str, Any]] | None:
         """The last checkpoint of this stage (state, step, meta), or None; restores generators. Only a
@@ -172,6 +191,9 @@ class RunContext:
         self.dist.barrier()
         if not found:
             return None
+        if info.get("run", "") != self.run_id:
+            raise DataError(f"checkpoint {path} was written by another run than the one {self.out_dir / 'run.json'} describes; "
+                            "delete it to restart the stage.")
         for key, value in ((name[4:], v) for name, v in tensors.items() if name.startswith("rng.")):
             self._generators.setdefault(key, torch.Generator(device=key.rsplit(":", 1)[-1])).set_state(value)
         self.state.update({k[len("ctxstate."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("ctxstate.")})

@@ -81,7 +81,7 @@ def make_context(spec: RunSpec, plan: Plan, pm: PluginManager, data: RealData, q
     torch.manual_seed(spec.seed)
     ctx = RunContext(device=device, seed=spec.seed, out_dir=Path(spec.out).expanduser(), cache=Cache(spec.cache_dir),
                      options=plan.options, active_plugins=plan.active_plugins, plugin_manager=pm, quiet=quiet or not d.is_main,
-                     data=data, dist=d)
+                     data=data, dist=d, run_id=spec.run_id)
     ctx.log(f"dataset {data.name}: {len(data.train_labels)} train images {list(data.image_shape)}, "
             f"{data.num_classes} classes; device {device}" + (f"; rank {d.rank} of {d.world_size} ({d.backend})" if d.active else ""))
     return ctx
@@ -110,6 +110,7 @@ def run_stages(plan: Plan, ctx: RunContext, data: RealData, pm: PluginManager, r
                                                      if copied else f"done earlier, read back from {saved}"))
             continue
         ctx.log(f"stage {i} {stage.label}: {stage.per_class} per class")
+        ctx.rewind_metrics()
         started = time.perf_counter()
         pool = run_stage(stage, ctx, data, pool)
         ctx.flush_metrics()
@@ -124,6 +125,7 @@ def run_stages(plan: Plan, ctx: RunContext, data: RealData, pm: PluginManager, r
 
 def run_stage(stage: Stage, ctx: RunContext, data: RealData, pool: DistilledSet | None) -> DistilledSet:
     """One stage's component call, its contract checked; a plugin's own exception names the stage."""
+    from .atomic import disk_full
     from .context import apply_scorer
     from .errors import DDError
 
@@ -140,7 +142,7 @@ def run_stage(stage: Stage, ctx: RunContext, data: RealData, pool: DistilledSet 
     except (DDError, KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:
-        raise StageFailed(stage, exc) from exc
+        raise disk_full(exc) or StageFailed(stage, exc) from exc
     expected = before if stage.mode == "refine" else [stage.per_class] * pool.num_classes
     if pool.per_class_counts() != expected:
         raise PluginError(stage.plugin, f"{stage.label} must leave {expected} images per class, left {pool.per_class_counts()}.")

@@ -65,6 +65,7 @@ def run_log(out_dir: Path | None) -> Iterator[None]:
     handler = logging.FileHandler(out_dir / "log.txt", mode="a", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     handler.setLevel(logging.INFO)
+    handler.handleError = lambda record: None  # a full disk loses log lines, not the run: its next real write says so
     previous = root.level
     if root.getEffectiveLevel() > logging.INFO:
         root.setLevel(logging.INFO)

@@ -55,6 +55,7 @@ class RunSpec(BaseModel):
     evaluate: bool = True
     evaluator: str = DEFAULT_EVALUATOR
     baselines: list[str] = Field(default_factory=lambda: ["random"])
+    run_id: str = ""  # drawn when a run starts; its checkpoints carry it, so a run never reads another's
 
 
 @dataclass

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import time
+import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .options import load_run_file, merge, parse_assignments
-from .planning import DEFAULT_EVALUATOR, EVAL_OPTIONS, RunSpec, evaluator_named, plan_run, resolve_options
+from .planning import EVAL_OPTIONS, RunSpec, plan_run
 from .stage_files import read_run_spec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .plugins import PluginManager
     from .realdata import RealData
 
-RUN_KEYS = set(RunSpec.model_fields) - {"options"}
+RUN_KEYS = set(RunSpec.model_fields) - {"options", "run_id"}
 
 
 def build_spec(
@@ -75,6 +76,7 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
     from .execution import execute
     from .logs import logger_for, run_log
     from .reuse import check_reuse_sources, copy_stages, plan_reuse
+    from .runfolder import owning
 
     check_reuse_sources(reuse_from, resume, Path(spec.out))
     plan = plan_run(spec, pm)
@@ -89,17 +91,23 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
 
     d = distributed_context(spec.device)
     spec = spec.model_copy(update={"out": broadcast_object(spec.out, d)})  # a default --out names the time: rank 0's
+    if not resume:  # checkpoints carry it: a run reads back only what it wrote itself
+        spec = spec.model_copy(update={"run_id": broadcast_object(uuid.uuid4().hex[:12], d)})
     out = Path(spec.out).expanduser()
-    if not resume and out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
-        d.barrier()  # every rank has looked before rank 0 empties it
+    with ExitStack() as folder:
+        problem = None
         if d.is_main:
-            shutil.rmtree(out)
-    if reused and d.is_main:
-        copy_stages(plan, reused, source, out)
-    d.barrier()
-    with run_log(out if d.is_main else None):
+            try:
+                folder.enter_context(owning(out, resume, overwrite))
+            except ConfigError as exc:
+                problem = exc
+        message = broadcast_object(str(problem or ""), d)  # rank 0 alone decides whether the folder can be used
+        if message:
+            raise problem or ConfigError(message)
+        if reused and d.is_main:
+            copy_stages(plan, reused, source, out)
+        d.barrier()
+        folder.enter_context(run_log(out if d.is_main else None))
         if reuse_from:
             logger_for().info("[dd] %s", summary["reuse"])
         result = execute(spec, pm, plan, resume=resume, quiet=quiet)
@@ -108,33 +116,6 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
             summary["eval"] = evaluate_set(result.pool, result.artifact, result.data, pm, plan.evaluator,
                                            plan.options.get(EVAL_OPTIONS), spec.baselines, spec.device, spec.cache_dir, quiet)
     return summary
-
-
-def evaluate_artifact(path, pm: PluginManager, options=(), baselines=(), dataset=None, device="auto", cache_dir=None,
-                      quiet=False, evaluator: str | None = None, show=None) -> dict[str, Any]:
-    """``dd eval``: evaluate the artifact at ``path``, ``show`` the summary, then write ``eval.json`` beside
-    it; in a run folder its log lines go to the run's ``log.txt`` too."""
-    from .artifact import DistilledSet, resolve_artifact_path
-    from .cache import Cache
-    from .distributed import distributed_context
-    from .logs import run_log
-    from .plugins import using
-    from .realdata import load_real_data
-
-    artifact = resolve_artifact_path(path, must_exist=True)
-    dset = DistilledSet.load(artifact)
-    chosen = evaluator_named(evaluator or dset.facts.get("evaluator") or DEFAULT_EVALUATOR, pm.registry)
-    models = {EVAL_OPTIONS: chosen.options} if chosen.options is not None else {}
-    protocol = resolve_options(parse_assignments(options), models, [EVAL_OPTIONS], pm.registry).get(EVAL_OPTIONS)
-    ds = dataset or dset.facts.get("dataset")
-    if not ds:
-        raise ConfigError(f"{artifact} does not say which dataset it was made from; pass --dataset.")
-    with using(pm), distributed_context(device).main_first():
-        data = load_real_data(ds, pm.registry, Cache(cache_dir))
-    if list(data.class_names) != list(dset.class_names) or tuple(data.image_shape) != tuple(dset.images.shape[1:]):
-        raise ConfigError(f"{artifact} was made for other classes or image sizes than dataset {ds!r}; pass the matching --dataset.")
-    with run_log(artifact.parent if (artifact.parent / "run.json").is_file() else None):
-        return evaluate_set(dset, artifact, data, pm, chosen, protocol, baselines or ["random"], device, cache_dir, quiet, show)
 
 
 def evaluate_set(dset: DistilledSet, artifact: Path, data: RealData, pm: PluginManager, evaluator: Any, protocol: Any,

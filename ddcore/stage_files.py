@@ -1,5 +1,5 @@
-"""Stage persistence: where a stage's pool is saved, what the manifest says of it, and reading a
-finished run folder's stages back (for ``--resume``, ``--reuse-from`` and plugin reports)."""
+"""Stage persistence: where a stage's pool is saved, what the manifest says of it, and the run
+folder's ``run.json`` and ``manifest.json`` read back (for ``--resume`` and ``--reuse-from``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .artifact import DistilledSet
     from .planning import Plan, RunSpec
     from .plugins import PluginManager
 
@@ -57,52 +56,3 @@ def read_manifest(run_dir: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise DataError(f"{path} is damaged (not a JSON object); rerun the run to rewrite it.")
     return manifest
-
-
-def stage_io(run_dir: str | os.PathLike, name: str, kind: str, hint: str) -> tuple[Path, Path]:
-    """(the pool stage ``name`` of ``kind`` received, the pool it returned) in a finished run folder.
-
-    ``hint`` completes the sentence of the error when the run has no such stage (e.g. "run it
-    with --plugins ...,clip_select").
-    """
-    run_dir = Path(run_dir).expanduser()
-    stages = read_manifest(run_dir).get("stages", [])
-    found = [s for s in stages if s["stage"] == name and s["kind"] == kind]
-    if not found or found[0]["index"] == 0:
-        names = ", ".join(s["stage"] for s in stages)
-        raise DataError(f"the run in {run_dir} has no {name} {kind} stage after a pool was made (its stages: {names}); {hint}.")
-    i = found[0]["index"]
-    paths = (stage_file(run_dir, i - 1, stages[i - 1]["stage"]), stage_file(run_dir, i, name))
-    for path in paths:
-        if not path.is_file():
-            raise DataError(f"{path} is missing; the run folder is incomplete, so rerun it.")
-    return paths
-
-
-def stage_sets(run_dir, name: str, kind: str, hint: str, pm: PluginManager | None = None):
-    """(the pool stage ``name`` of ``kind`` received, the pool it returned, the run's dataset) from a
-    finished run folder, ready to show (ZCA undone) — for plugin reports."""
-    from dataclasses import replace
-
-    from .artifact import DistilledSet
-
-    dataset = read_run_spec(run_dir).dataset
-    sets = [DistilledSet.load(p) for p in stage_io(run_dir, name, kind, hint)]
-    sets = [for_display(replace(s, facts={**s.facts, "dataset": dataset}), pm) for s in sets]
-    return sets[0], sets[1], dataset
-
-
-def for_display(dset: DistilledSet, pm: PluginManager | None = None, cache_dir=None) -> DistilledSet:
-    """The set with its dataset's whitening undone (PNGs must show pixels, not ZCA space)."""
-    from dataclasses import replace
-
-    from .cache import Cache
-    from .plugins import get_plugin_manager
-    from .realdata import load_real_data, parse_dataset
-
-    registry = (pm or get_plugin_manager()).registry
-    dataset = dset.facts.get("dataset") or ""
-    if not parse_dataset(dataset, registry.dataset_transforms)[2]:
-        return dset
-    data = load_real_data(dataset, registry, Cache(cache_dir))
-    return replace(dset, images=data.zca.undo(dset.images.float())) if data.zca is not None else dset

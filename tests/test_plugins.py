@@ -3,7 +3,6 @@ hooks called through pluggy (wrappers, the user's order)."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from helpers import fake_installed_plugin

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ddcore.errors import DataError
 from ddcore.hookspecs import hookimpl
 from ddcore.stage_files import read_manifest
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
@@ -12,6 +14,20 @@ from ddcore.atomic import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddcore.artifact import DistilledSet
+
+
+@contextmanager
+def removed_on_failure(folder: Path) -> Iterator[Path]:
+    """Write into ``folder``; when it is new and the block fails (a full disk), remove it again, so no
+    empty or half-filled folder is left behind (each file in it is written atomically)."""
+    new = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        if new:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def to_pixels(dset: DistilledSet, images: torch.Tensor | None = None) -> torch.Tensor:

@@ -26,10 +26,12 @@ from ddcore.hookspecs import hookimpl
 def build_report(run_dir: str | Path, pm=None) -> Path:
     """Write ``RUN/report/index.html`` and its PNGs; returns the page's path."""
     from ddcore.artifact import DistilledSet
+    from ddcore.atomic import atomic_path
     from ddcore.plugins import get_plugin_manager
-    from ddcore.stage_files import for_display, read_manifest
+    from ddcore.stage_files import read_manifest
 
-    from .images import write_grids
+    from .finished_runs import for_display
+    from .images import removed_on_failure, write_grids
 
     pm = pm or get_plugin_manager()
     run = Path(run_dir).expanduser()
@@ -38,25 +40,24 @@ def build_report(run_dir: str | Path, pm=None) -> Path:
     manifest = read_manifest(run)
     final = DistilledSet.load(run / "distilled.safetensors")
     check_against_manifest(run, final, manifest)  # before anything is written
-    out = run / "report"
-    out.mkdir(exist_ok=True)
+    with removed_on_failure(run / "report") as out:
+        def show(dset: DistilledSet) -> DistilledSet:
+            return for_display(dset, pm)
 
-    def show(dset: DistilledSet) -> DistilledSet:
-        return for_display(dset, pm)
-
-    final = show(final)
-    overview = write_grids(final, out / "distilled")[0]
-    sections = [_section("Distilled images", f"<p>{len(final)} images, per class {final.per_class_counts()}, "
-                                             f"{'soft' if final.soft_labels is not None else 'hard'} labels.</p>"
-                                             + _img(overview, out, "the distilled images, one row per class"))]
-    sections.append(_section("Stages", _stages(run, manifest, out, show, pm)))
-    sections.append(_section("Evaluation", _evaluation(run)))
-    sections.append(_section("Loss curves", _curves(run, manifest, out)))
-    sections.append(_section("Manifest", f"<pre>{html.escape(json.dumps(manifest, indent=2))}</pre>"))
-    title = f"ddcore run {run.name}: {manifest.get('dataset')}, IPC {manifest.get('ipc')}, {' → '.join(manifest.get('plugins', []))}"
-    page = out / "index.html"
-    page.write_text(f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}</head>"
-                    f"<body><h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>\n")
+        final = show(final)
+        overview = write_grids(final, out / "distilled")[0]
+        sections = [_section("Distilled images", f"<p>{len(final)} images, per class {final.per_class_counts()}, "
+                                                 f"{'soft' if final.soft_labels is not None else 'hard'} labels.</p>"
+                                                 + _img(overview, out, "the distilled images, one row per class"))]
+        sections.append(_section("Stages", _stages(run, manifest, out, show, pm)))
+        sections.append(_section("Evaluation", _evaluation(run)))
+        sections.append(_section("Loss curves", _curves(run, manifest, out)))
+        sections.append(_section("Manifest", f"<pre>{html.escape(json.dumps(manifest, indent=2))}</pre>"))
+        title = f"ddcore run {run.name}: {manifest.get('dataset')}, IPC {manifest.get('ipc')}, {' → '.join(manifest.get('plugins', []))}"
+        page = out / "index.html"
+        with atomic_path(page) as tmp:
+            tmp.write_text(f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}</head>"
+                           f"<body><h1>{html.escape(title)}</h1>{''.join(sections)}</body></html>\n")
     return page
 
 

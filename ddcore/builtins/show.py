@@ -19,9 +19,9 @@ def register_commands(cli):
     def show_cmd(path, out, imagefolder, scale) -> None:
         """Write a PNG grid per class (and optionally an ImageFolder of PNGs)."""
         from ddcore.artifact import DistilledSet, resolve_artifact_path
-        from ddcore.stage_files import for_display
 
-        from .images import export_imagefolder, write_grids
+        from .finished_runs import for_display
+        from .images import export_imagefolder, removed_on_failure, write_grids
 
         artifact = resolve_artifact_path(path, must_exist=True)
         dset = DistilledSet.load(artifact)
@@ -33,7 +33,8 @@ def register_commands(cli):
             check_against_manifest(artifact.parent, dset, read_manifest(artifact.parent))
         dset = for_display(dset)
         target = Path(out) if out else artifact.parent / "show"
-        paths = write_grids(dset, target, scale=scale)
+        with removed_on_failure(target):
+            paths = write_grids(dset, target, scale=scale)
         click.echo(f"wrote {len(paths)} PNGs to {target} (overview: {paths[0]})")
         if imagefolder:
             n = export_imagefolder(dset, Path(imagefolder))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from dd_edf.experts import ExpertSettings, Trajectory, load_or_train_experts
 from safetensors.torch import load_file
@@ -11,7 +13,7 @@ from ddcore import Cache, open_dataset
 SETTINGS = ExpertSettings(model="convnet-w8", epochs=2, lr=0.05, batch_size=256)
 
 
-def test_trajectories_are_read_an_epoch_at_a_time_and_damaged_files_are_retrained(tmp_path):
+def test_trajectories_are_read_an_epoch_at_a_time_and_damaged_files_are_retrained(tmp_path, caplog):
     data, cache, logged = open_dataset("digits"), Cache(tmp_path / "cache"), []
     trajs = load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)
     assert all(isinstance(t, Trajectory) for t in trajs)
@@ -26,8 +28,17 @@ def test_trajectories_are_read_an_epoch_at_a_time_and_damaged_files_are_retraine
     with open(trajs[0].path, "r+b") as f:  # a crash mid-write on a filesystem without atomic rename
         f.truncate(64)
     healed = load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)
-    assert any("is damaged; training it again" in line for line in logged) and "1 trained now" in logged[-1]
+    assert "is damaged" in caplog.text and "1 trained now" in logged[-1]
+    assert len(list(Path(trajs[0].path).parent.glob("*.damaged-*"))) == 1  # set aside, not deleted
     assert torch.equal(healed[0][1], first)  # the same seeds train the same expert again
+
+    with open(trajs[1].path, "r+b") as f:  # a flipped byte: the file still opens, its checksum does not match
+        f.seek(-3, 2)
+        byte = f.read(1)
+        f.seek(-3, 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)
+    assert "checksum does not match" in caplog.text and "1 trained now" in logged[-1]
 
 
 def test_experts_trained_together_equal_experts_trained_alone(tmp_path):

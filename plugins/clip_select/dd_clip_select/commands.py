@@ -25,7 +25,7 @@ def fit_cmd(dataset, epochs, templates, seed, device, cache_dir, download):
     from the templates and class names. The defaults equal the run options' defaults, so a later
     `dd run --plugins clip_select` on the same dataset and seed finds it.
     """
-    from ddcore import Cache, get_plugin_manager, open_dataset, pick_device
+    from ddcore import Cache, open_dataset, pick_device
 
     from .fit import FitSettings, fit_clip
     from .options import ClipSelectOptions

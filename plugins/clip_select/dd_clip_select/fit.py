@@ -69,9 +69,10 @@ def fit_clip(cache: Cache, data: RealData, settings: FitSettings, templates: lis
              log: Callable[[str], None] = logging.getLogger("ddcore.clip_select").info, quiet: bool = False) -> Path:
     """The ``local-dir`` folder of the fitted model; trains it on first use."""
     spec = _spec(data, settings, templates, seed)
+    found = cache.checked_dir(CACHE_KIND, spec)
+    if found is not None:
+        return found
     final = cache.dir_for(CACHE_KIND, spec)
-    if final.is_dir():
-        return final
     log(f"fitting a small open_clip model on {len(data.train_labels)} real images for {settings.epochs} epochs "
         f"(captions from {len(templates)} templates; cached in {final.parent})")
     return cache.get_or_create_dir(CACHE_KIND, spec, lambda tmp: _train(tmp, data, settings, templates, seed, device, log, quiet))

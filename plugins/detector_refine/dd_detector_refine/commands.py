@@ -25,7 +25,7 @@ def train_generator_cmd(dataset, width, vae_epochs, unet_epochs, seed, device, c
     Interrupted training resumes from its last epoch. The defaults equal the run options' defaults,
     so a later `dd run --plugins detector_refine` on the same dataset and seed finds it.
     """
-    from ddcore import Cache, get_plugin_manager, open_dataset, pick_device
+    from ddcore import Cache, open_dataset, pick_device
 
     from .options import DetectorRefineOptions
     from .tiny_ldm import train_tiny_ldm

@@ -100,9 +100,10 @@ def train_tiny_ldm(cache: Cache, data: RealData, settings: TinyLdmSettings, seed
                    log: Callable[[str], None] = logging.getLogger("ddcore.detector_refine").info, quiet: bool = False) -> Path:
     """The folder of the trained generator; trains (or resumes training) on first use."""
     spec = cache_spec(data, settings, seed)
+    found = cache.checked_dir(CACHE_KIND, spec)
+    if found is not None:
+        return found
     final = cache.dir_for(CACHE_KIND, spec)
-    if final.is_dir():
-        return final
     partial = final.with_name(final.name + ".partial.pt")
     log(f"training the small latent diffusion generator on {len(data.train_labels)} real images "
         f"({settings.vae_epochs} VAE + {settings.unet_epochs} UNet epochs; cached in {final.parent}, resumable)")

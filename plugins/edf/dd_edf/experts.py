@@ -117,31 +117,16 @@ class Trajectory:
             return f.get_slice("trajectory")[row]
 
 
-def _readable(path: Path) -> Trajectory | None:
-    try:
-        traj = Trajectory(path)
-        traj[-1]
-        return traj
-    except Exception:  # truncated or damaged: train it again
-        return None
-
-
 def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed: int, device: torch.device,
                           log=logging.getLogger("ddcore.edf").info, quiet: bool = False,
                           batched: bool | None = None, compile: bool = False, dist=None) -> list[Trajectory]:
     """``num`` trajectories, trained (and cached one file each) where the cache lacks them or holds a
-    damaged file; returned as ``Trajectory`` readers, not tensors. ``batched``: train the missing
+    damaged file (checksummed by the cache, which sets a damaged one aside); returned as ``Trajectory`` readers, not tensors. ``batched``: train the missing
     ones together, up to ``GROUP`` at a time (unset: together on a GPU, one by one on a CPU).
     ``dist`` (torchrun): expert i trains on rank i mod W, then every rank reads them all."""
     common = experts_spec(data, settings, seed)  # built once: it constructs a network
     paths = [cache.file_for("edf-expert", {**common, "index": i}) for i in range(num)]
-    found: dict[int, Trajectory] = {}
-    for i, path in enumerate(paths):
-        traj = _readable(path) if path.exists() else None
-        if traj is not None:
-            found[i] = traj
-        elif path.exists():
-            log(f"expert {i}'s cache file {path} is damaged; training it again")
+    found = {i: Trajectory(paths[i]) for i in range(num) if cache.checked_file("edf-expert", {**common, "index": i}) is not None}
     missing = [i for i in range(num) if i not in found]
     together = batched if batched is not None else device.type == "cuda"
     if missing:
