@@ -48,11 +48,16 @@ def real_data_classifier(
         log(f"training a {model} classifier on {len(data.train_labels)} real images for {settings.epochs} epochs (cached afterwards)")
         g = torch.Generator().manual_seed(derive_seed(seed, "train", model))
         bar = lambda it: progress_bar(it, desc=f"train {model}", quiet=quiet)  # noqa: E731
-        train_classifier(net, data_rows(data, device), data.train_labels, settings, g, device, progress=bar)
+        entry = cache.file_for("classifier", spec)
+        partial = entry.with_name(f"{entry.stem}.partial.pt")  # each epoch: a killed run continues from it
+        if partial.exists():
+            log(f"continuing the interrupted training of the {model} classifier from {partial}")
+        train_classifier(net, data_rows(data, device), data.train_labels, settings, g, device, progress=bar, resume_file=partial)
         acc = accuracy(net, data.test_images, data.test_labels, device)
         state = {k: v for k, v in net.state_dict().items()}
         state["_test_accuracy"] = torch.tensor(acc)
         cache.save("classifier", spec, state)
+        partial.unlink(missing_ok=True)
         log(f"{model} classifier: {acc:.1%} test accuracy; saved to {cache.file_for('classifier', spec)}")
     else:
         state = found

@@ -12,20 +12,30 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ddcore.errors import DataError
 from ddcore.hookspecs import hookimpl
 from ddcore.stage_files import read_manifest
 
 
 def run_row(run_dir: str | Path) -> dict[str, Any]:
+    from ddcore.artifact import DistilledSet, resolve_artifact_path
+
+    from .report import check_against_manifest
+
     folder = Path(run_dir).expanduser()
     m = read_manifest(folder)
+    artifact = resolve_artifact_path(folder, must_exist=True)
+    check_against_manifest(folder, DistilledSet.load(artifact), m)  # numbers only for the set they were measured on
     chain = [s["stage"] + (" (implicit)" if s.get("implicit") else "" if s["kind"] == "synthesizer" else f" ({s.get('mode') or s['kind']})")
              for s in m.get("stages", [])]
     row: dict[str, Any] = {"run": str(folder), "dataset": m.get("dataset"), "ipc": m.get("ipc"), "stages": " → ".join(chain) or "real"}
     path = folder / "eval.json"
     if path.is_file():
-        e = json.loads(path.read_text())
-        p = e["protocol"]
+        try:
+            e = json.loads(path.read_text())
+            p = e["protocol"]
+        except (ValueError, KeyError, TypeError):
+            raise DataError(f"{path} is damaged; evaluate the run again with `dd eval {folder}`.") from None
         row.update(distilled=(e["distilled"]["mean"], e["distilled"]["std"]),
                    random=(e["random"]["mean"], e["random"]["std"]) if "random" in e else None,
                    protocol=f"{p['num_nets']} × {p['model']}, {p['epochs']} epochs, {p.get('device', '?')}")

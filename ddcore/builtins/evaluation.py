@@ -11,8 +11,11 @@ the one-process result.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -86,11 +89,43 @@ def settings_for(protocol: EvalOptions, lr: float, device: torch.device):
     )
 
 
+class FinishedNets:
+    """The accuracies of networks an interrupted evaluation already trained, kept in
+    ``eval.partial.json`` beside the set (main rank) and used only for the same set and protocol:
+    a killed evaluation, evaluated again, loses at most the network it was training."""
+
+    def __init__(self, folder: Path | None, identity: str, dist: Dist | None = None):
+        self.path = folder / "eval.partial.json" if folder is not None else None
+        self.identity, self.writes, self.done = identity, dist is None or dist.is_main, {}
+        try:
+            saved = json.loads(self.path.read_text()) if self.path is not None and self.path.exists() else {}
+        except ValueError:  # a damaged record: those networks train again
+            saved = {}
+        if saved.get("identity") == identity:
+            self.done = saved["accuracies"]
+
+    def get(self, desc: str, k: int) -> float | None:
+        return self.done.get(f"{desc} {k}")
+
+    def put(self, desc: str, k: int, accuracy: float) -> None:
+        from ddcore.atomic import write_json
+
+        self.done[f"{desc} {k}"] = accuracy
+        if self.path is not None and self.writes:
+            write_json(self.path, {"identity": self.identity, "accuracies": self.done})
+
+    def clear(self) -> None:
+        if self.path is not None and self.writes:
+            self.path.unlink(missing_ok=True)
+
+
 def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data: RealData, protocol: EvalOptions, lr: float,
-                   device: torch.device, desc: str, quiet: bool, dist: Dist | None = None) -> list[float]:
+                   device: torch.device, desc: str, quiet: bool, dist: Dist | None = None,
+                   finished: FinishedNets | None = None) -> list[float]:
     """The protocol's K networks, network k on ``images[k]``: seeded init and batch order, trained
     (together when ``eval.batched`` says so), final-epoch test accuracy of each. Under torchrun
-    each rank trains networks k ≡ rank (mod W) and the K accuracies are gathered on every rank."""
+    each rank trains networks k ≡ rank (mod W) and the K accuracies are gathered on every rank.
+    Networks ``finished`` already holds are not trained again."""
     import torch
 
     from ddcore.context import derive_seed
@@ -110,19 +145,26 @@ def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data
         generators.append(Draws.seeded(derive_seed(protocol.seed, "eval-train", k), device))
     settings = settings_for(protocol, lr, device)
     test = lambda net: accuracy(net, data.test_images, data.test_labels, device, precision=protocol.precision)  # noqa: E731
-    LOG.info("[eval] %s: training %d network(s) of %d for %d epochs", desc, len(nets), len(images), protocol.epochs)
-    accs = {}
-    if batched(protocol, device) and len(nets) > 1 and batchable(nets[0]):
-        bar = lambda it: progress_bar(it, desc=f"{desc}: {len(nets)} nets together", quiet=quiet)  # noqa: E731
-        train_classifier_batched(nets, [images[k] for k in ks], [targets[k] for k in ks], settings, generators, device,
-                                 progress=bar)
-        accs = {k: test(net) for k, net in zip(ks, nets)}
-        for k in ks:
-            LOG.info("[eval] %s %d/%d: %.2f %% test accuracy", desc, k + 1, len(images), 100 * accs[k])
+    finished = finished or FinishedNets(None, "")
+    accs = {k: finished.get(desc, k) for k in ks if finished.get(desc, k) is not None}
+    todo = [i for i, k in enumerate(ks) if k not in accs]
+    LOG.info("[eval] %s: training %d network(s) of %d for %d epochs", desc, len(todo), len(images), protocol.epochs)
+    for k in accs:
+        LOG.info("[eval] %s %d/%d: %.2f %% test accuracy (trained before the evaluation was interrupted)", desc, k + 1, len(images), 100 * accs[k])
+    if batched(protocol, device) and len(todo) > 1 and batchable(nets[0]):
+        bar = lambda it: progress_bar(it, desc=f"{desc}: {len(todo)} nets together", quiet=quiet)  # noqa: E731
+        train_classifier_batched([nets[i] for i in todo], [images[ks[i]] for i in todo], [targets[ks[i]] for i in todo], settings,
+                                 [generators[i] for i in todo], device, progress=bar)
+        for i in todo:
+            accs[ks[i]] = test(nets[i])
+            finished.put(desc, ks[i], accs[ks[i]])
+            LOG.info("[eval] %s %d/%d: %.2f %% test accuracy", desc, ks[i] + 1, len(images), 100 * accs[ks[i]])
     else:
-        for net, k, g in zip(nets, ks, generators):
+        for i in todo:
+            k = ks[i]
             bar = lambda it, k=k: progress_bar(it, desc=f"{desc} {k + 1}/{len(images)}", quiet=quiet)  # noqa: E731
-            accs[k] = test(train_classifier(net, images[k], targets[k], settings, g, device, progress=bar))
+            accs[k] = test(train_classifier(nets[i], images[k], targets[k], settings, generators[i], device, progress=bar))
+            finished.put(desc, k, accs[k])
             LOG.info("[eval] %s %d/%d: %.2f %% test accuracy", desc, k + 1, len(images), 100 * accs[k])  # a line per network
     if dist is not None and dist.active:
         accs = {k: a for part in all_gather_objects(accs, dist) for k, a in part.items()}
@@ -155,8 +197,10 @@ def random_subset(data: RealData, per_class: list[int], g: torch.Generator) -> t
 
 
 def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: torch.device,
-             baselines: tuple[str, ...] = ("random",), quiet: bool = False, dist: Dist | None = None) -> dict[str, Any]:
-    """Run the protocol on ``dset`` and the chosen baselines; returns the JSON-able result."""
+             baselines: tuple[str, ...] = ("random",), quiet: bool = False, dist: Dist | None = None,
+             folder: Path | None = None) -> dict[str, Any]:
+    """Run the protocol on ``dset`` and the chosen baselines; returns the JSON-able result. With
+    ``folder``, finished networks are recorded there (``FinishedNets``) until the result is complete."""
     import torch
 
     from ddcore.context import derive_seed
@@ -167,7 +211,8 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
     per_class = dset.per_class_counts()
     images, targets = dset.images.detach().float(), dset.labels.detach()
     k_nets = protocol.num_nets
-    accs = train_and_test([images] * k_nets, [targets] * k_nets, data, protocol, lr, device, "eval net", quiet, dist)
+    finished = FinishedNets(folder, _identity(dset, data, protocol, lr), dist)
+    accs = train_and_test([images] * k_nets, [targets] * k_nets, data, protocol, lr, device, "eval net", quiet, dist, finished)
     result: dict[str, Any] = {
         "protocol": {
             **protocol.model_dump(mode="json"),
@@ -188,18 +233,27 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
         g = torch.Generator().manual_seed(derive_seed(protocol.seed, "random-baseline"))
         subsets = [random_subset(data, per_class, g) for _ in range(k_nets)]  # drawn up front: the same subsets either way
         r = train_and_test([data.images_of("train", i) for i in subsets], [data.train_labels[i] for i in subsets], data, protocol,
-                           protocol.lr, device, "random real", quiet, dist)
+                           protocol.lr, device, "random real", quiet, dist, finished)
         result["random"] = summarise(r, images=int(sum(per_class)), per_class=per_class, labels="hard",
                                      what="a fresh random real subset per network, same images per class, lr = eval.lr")
     if "full" in baselines:
         from .training import data_rows
 
         f = train_and_test([data_rows(data, device)] * k_nets, [data.train_labels] * k_nets, data, protocol, protocol.lr, device,
-                           "full data", quiet, dist)
+                           "full data", quiet, dist, finished)
         result["full"] = summarise(f, images=len(data.train_labels), labels="hard", what="the whole training split, lr = eval.lr")
     result["seconds"] = round(time.perf_counter() - started, 1)
+    finished.clear()
     warnings = [w for facts in dset.facts.values() if isinstance(facts, dict) for w in facts.get("warnings", [])]
     return {**result, "warnings": warnings} if warnings else result
+
+
+def _identity(dset: DistilledSet, data: RealData, protocol: EvalOptions, lr: float) -> str:
+    """What the networks' accuracies depend on: the set's tensors, the data, the protocol, the lr."""
+    h = hashlib.sha256(json.dumps([protocol.model_dump(mode="json"), lr, data.fingerprint()], default=str).encode())
+    for t in (dset.images, dset.labels):
+        h.update(t.detach().float().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()[:24]
 
 
 def format_result(result: dict[str, Any]) -> str:
@@ -223,7 +277,7 @@ class FreshNets(Evaluator):
 
     def evaluate(self, ctx: RunContext, dset: DistilledSet, data: RealData, options: EvalOptions,
                  baselines: tuple[str, ...]) -> dict[str, Any]:
-        return evaluate(dset, data, options, ctx.device, baselines=baselines, quiet=ctx.quiet, dist=ctx.dist)
+        return evaluate(dset, data, options, ctx.device, baselines=baselines, quiet=ctx.quiet, dist=ctx.dist, folder=ctx.out_dir)
 
     def summary(self, result: dict[str, Any]) -> str:
         return format_result(result)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Literal
 
 import torch
@@ -104,14 +105,16 @@ def _step(net: nn.Module, forward: Callable, loss_of: Callable, opt: torch.optim
 def train_classifier(
     net: nn.Module, images: torch.Tensor | Callable, targets: torch.Tensor, settings: TrainSettings,
     generator: torch.Generator | Draws, device: torch.device,
-    progress: Callable | None = None, on_epoch: Callable[[nn.Module], None] | None = None,
+    progress: Callable | None = None, on_epoch: Callable[[nn.Module], None] | None = None, resume_file: Path | None = None,
 ) -> nn.Module:
     """SGD with momentum for ``settings.epochs`` epochs; returns ``net`` (trained in place).
 
     ``images``: a tensor, or ``data_rows(data, device)`` to stream a dataset's split batch by batch.
     ``generator`` (a CPU generator, or ``Draws.seeded(seed, device)``) drives shuffling and
     augmentation, so equal seeds give equal runs. ``on_epoch(net)`` runs after every epoch (expert
-    trajectories save their parameters there).
+    trajectories save their parameters there). ``resume_file``: after every epoch the network, the
+    optimizer and the draws are saved there, and a call that finds the file continues from it, so
+    a killed training loses at most one epoch and ends where an uninterrupted one would.
     """
     draws = as_draws(generator)
     net.to(device).train()
@@ -121,9 +124,10 @@ def train_classifier(
     forward = torch.compile(net) if settings.compile else net
     x_all, y_all = rows(images, device), targets.to(device)
     opt = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
-    epochs = range(settings.epochs)
+    start = _resume_training(resume_file, net, opt, draws, device) if resume_file is not None else 0
+    epochs = range(start, settings.epochs)
     for epoch in progress(epochs) if progress else epochs:
-        if settings.decay_at_half and epoch == settings.epochs // 2 + 1:
+        if settings.decay_at_half and epoch >= settings.epochs // 2 + 1:
             for group in opt.param_groups:
                 group["lr"] = settings.lr * 0.1
         order = draws.permutation(len(y_all)).to(device)
@@ -140,7 +144,29 @@ def train_classifier(
             _step(net, forward, loss_of, opt, settings.sam_rho)
         if on_epoch is not None:
             on_epoch(net)
+        if resume_file is not None:
+            _save_training(resume_file, net, opt, draws, epoch + 1)
     return net.eval()
+
+
+def _save_training(path: Path, net: nn.Module, opt, draws: Draws, epochs_done: int) -> None:
+    from ddcore.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "draws": list(draws.get_state()), "epochs": epochs_done}, tmp)
+
+
+def _resume_training(path: Path, net: nn.Module, opt, draws: Draws, device: torch.device) -> int:
+    """The epochs already done by an interrupted call (0 when there was none); restores its state."""
+    if not path.exists():
+        return 0
+    state = torch.load(path, map_location=device, weights_only=True)
+    net.load_state_dict(state["net"])
+    opt.load_state_dict(state["opt"])
+    draws.host.set_state(state["draws"][0].cpu())
+    if state["draws"][1] is not None:
+        draws.device.set_state(state["draws"][1].cpu())
+    return int(state["epochs"])
 
 
 @torch.no_grad()

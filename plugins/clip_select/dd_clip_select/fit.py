@@ -75,15 +75,18 @@ def fit_clip(cache: Cache, data: RealData, settings: FitSettings, templates: lis
     final = cache.dir_for(CACHE_KIND, spec)
     log(f"fitting a small open_clip model on {len(data.train_labels)} real images for {settings.epochs} epochs "
         f"(captions from {len(templates)} templates; cached in {final.parent})")
-    return cache.get_or_create_dir(CACHE_KIND, spec, lambda tmp: _train(tmp, data, settings, templates, seed, device, log, quiet))
+    partial = final.with_name(final.name + ".partial.pt")  # each epoch: a killed fit continues from it
+    path = cache.get_or_create_dir(CACHE_KIND, spec, lambda tmp: _train(tmp, data, settings, templates, seed, device, log, quiet, partial))
+    partial.unlink(missing_ok=True)
+    return path
 
 
 def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], seed: int, device: torch.device,
-           log: Callable[[str], None], quiet: bool) -> None:
+           log: Callable[[str], None], quiet: bool, partial: Path) -> None:
     import open_clip
     from safetensors.torch import save_file
 
-    from ddcore import derive_seed, progress_bar
+    from ddcore import atomic_path, derive_seed, progress_bar
 
     name = f"ddcore-fit-{abs(hash(json.dumps(s.model_cfg(), sort_keys=True))) % 10**8}"
     (folder / f"{name}.json").write_text(json.dumps(s.model_cfg()))
@@ -103,9 +106,15 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     loss_fn = open_clip.ClipLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(derive_seed(seed, "clip-fit-train"))
+    done, loss = 0, torch.tensor(float("nan"))
+    if partial.exists():
+        ck = torch.load(partial, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), g.set_state(ck["rng"].cpu())
+        done = int(ck["epochs"])
+        log(f"resuming the CLIP fit after {done} of {s.epochs} epochs")
     model.train()
-    bar = progress_bar(range(s.epochs), desc="fit clip", quiet=quiet)
-    for _ in bar:
+    bar = progress_bar(range(done, s.epochs), desc="fit clip", quiet=quiet)
+    for epoch in bar:
         for idx in torch.randperm(len(images), generator=g).split(s.batch_size):
             y = data.train_labels[idx]
             pick = torch.randint(len(templates), (len(idx),), generator=g)
@@ -118,6 +127,8 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
             with torch.no_grad():
                 model.logit_scale.clamp_(0, 4.6052)  # CLIP's cap: temperature ≥ 1/100
         bar.set_postfix(loss=f"{loss.item():.3f}")
+        with atomic_path(partial) as tmp:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(), "epochs": epoch + 1}, tmp)
     recalibrate_batchnorm(model, images, prepare, s.batch_size, device)
     log(f"fitted: last contrastive loss {loss.item():.3f}, logit scale {model.logit_scale.exp().item():.1f}")
     pre = {k: v for k, v in open_clip.get_model_preprocess_cfg(model).items() if k in ("mean", "std", "interpolation", "resize_mode")}

@@ -67,7 +67,16 @@ def refine(ctx: RunContext, pool: DistilledSet, data: RealData, detector, genera
     conf_now = pool.columns["detector_confidence"].clone()  # the scorer's p(c|x), updated as images are replaced
     best = {}  # image index -> (confidence, image) of its most confident candidate so far
     todo = torch.nonzero(anomalous.bool(), as_tuple=False).flatten().tolist()
-    for r in range(1, opts.rounds + 1):
+    first = 1
+    resumed = ctx.resume_state()  # a checkpoint after every round: a killed refinement loses at most one
+    if resumed is not None:
+        state, done, meta = resumed
+        images, features, qualified, conf_now = state["images"], state["features"], state["qualified"], state["conf_now"]
+        outcome = Outcome(state["replaced"], state["round"], meta["rounds_run"], meta["candidates_made"], meta["per_round"])
+        best = {i: (c, x) for i, c, x in zip(state["best_index"].tolist(), state["best_conf"].tolist(), state["best_image"])}
+        todo, first = meta["todo"], done + 1
+        ctx.log(f"resumed after round {done}")
+    for r in range(first, opts.rounds + 1):
         if not todo:
             break
         outcome.rounds_run = r
@@ -100,6 +109,13 @@ def refine(ctx: RunContext, pool: DistilledSet, data: RealData, detector, genera
         todo = [i for i in todo if i not in set(accepted)]
         outcome.per_round.append({"round": r, "regenerated": len(idx) // k, "accepted": len(accepted), "still_anomalous": len(todo)})
         ctx.log(f"round {r}: {len(accepted)} of {len(idx) // k} anomalous images replaced by a valid candidate; {len(todo)} left")
+        kept = sorted(best)
+        ctx.checkpoint({"images": images, "features": features, "qualified": qualified, "conf_now": conf_now,
+                        "replaced": outcome.replaced, "round": outcome.round, "best_index": torch.tensor(kept, dtype=torch.long),
+                        "best_conf": torch.tensor([best[i][0] for i in kept]),
+                        "best_image": torch.stack([best[i][1] for i in kept]) if kept else images[:0]},
+                       r, {"todo": todo, "rounds_run": outcome.rounds_run, "candidates_made": outcome.candidates_made,
+                           "per_round": outcome.per_round})
     if opts.fallback == "most_confident":
         for i in todo:
             if i in best and best[i][0] > float(conf_now[i]):

@@ -11,6 +11,7 @@ optimising synthesizer.
 
 from __future__ import annotations
 
+import os
 import time
 
 from pydantic import Field
@@ -51,6 +52,8 @@ class ToySynthesizer(Synthesizer):
         for step in ctx.progress(range(start, opts.iterations), total=opts.iterations - start, desc="toy"):
             if ctx.dist.rank == opts.fail_rank and step == opts.fail_step:
                 raise RuntimeError(f"toy fails on rank {ctx.dist.rank} at step {step}, as asked")
+            if os.environ.get("DD_TOY_FAULT") == f"raise@{step}":  # a fault of this process only: --resume runs without it
+                raise RuntimeError(f"toy fails at step {step}, as DD_TOY_FAULT asked")
             x = images.clone().requires_grad_(True)
             noise = 0.01 * torch.randn(x.shape, generator=g)
             terms = MatchingTerms(numerator=((x - targets) ** 2).flatten(), denominator=(targets**2 + 1).flatten(), iteration=step)
@@ -63,6 +66,8 @@ class ToySynthesizer(Synthesizer):
                 ctx.checkpoint({"images": images}, step + 1)
             if opts.sleep:
                 time.sleep(opts.sleep)
+        if os.environ.get("DD_TOY_FAULT") == "nan":
+            images[0, 0, 0, 0] = float("nan")
         return DistilledSet.from_real(data, images=images, classes=classes)
 
 
