@@ -95,10 +95,10 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
         spec = spec.model_copy(update={"run_id": broadcast_object(uuid.uuid4().hex[:12], d)})
     out = Path(spec.out).expanduser()
     with ExitStack() as folder:
-        problem = None
+        problem, took_over = None, ""
         if d.is_main:
             try:
-                folder.enter_context(owning(out, resume, overwrite))
+                took_over = folder.enter_context(owning(out, resume, overwrite))
             except ConfigError as exc:
                 problem = exc
         message = broadcast_object(str(problem or ""), d)  # rank 0 alone decides whether the folder can be used
@@ -108,8 +108,9 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
             copy_stages(plan, reused, source, out)
         d.barrier()
         folder.enter_context(run_log(out if d.is_main else None))
-        if reuse_from:
-            logger_for().info("[dd] %s", summary["reuse"])
+        for line in (took_over, summary.get("reuse")):
+            if line:
+                logger_for().info("[dd] %s", line)
         result = execute(spec, pm, plan, resume=resume, quiet=quiet)
         summary["artifact"] = str(result.artifact)
         if spec.evaluate:

@@ -24,12 +24,12 @@ BOOKKEEPING = {LOCK, "run.json", "log.txt"}  # what a run that failed before any
 
 
 @contextmanager
-def owning(out: Path, resume: bool, overwrite: bool) -> Iterator[None]:
+def owning(out: Path, resume: bool, overwrite: bool) -> Iterator[str]:
     """Hold ``out`` for the block: refuse a folder another live process writes, or one holding an
-    earlier run's results unless ``resume`` or ``overwrite``; empty it for a fresh run."""
+    earlier run's results unless ``resume`` or ``overwrite``; empty it for a fresh run. Yields a
+    line for the run's log when it took over the lock of a process that was killed ("" if not)."""
     import fcntl
 
-    from .logs import logger_for
 
     out.mkdir(parents=True, exist_ok=True)
     handle = open(out / LOCK, "a+")
@@ -44,8 +44,7 @@ def owning(out: Path, resume: bool, overwrite: bool) -> Iterator[None]:
         results = sorted(p.name for p in out.iterdir() if p.name not in BOOKKEEPING)
         if not resume and results and not overwrite:
             raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
-        if previous != "nobody" and (results or resume):
-            logger_for().info("[dd] %s stopped without releasing %s; this process takes it over", previous, out)
+        took_over = f"{previous} stopped without releasing {out}; this process takes it over" if previous != "nobody" else ""
         if not resume:
             for p in out.iterdir():
                 if p.name != LOCK:
@@ -54,7 +53,7 @@ def owning(out: Path, resume: bool, overwrite: bool) -> Iterator[None]:
         handle.truncate()
         handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
         handle.flush()
-        yield
+        yield took_over
     finally:
         handle.seek(0)
         handle.truncate()  # ended, not killed: nobody to name as a stale owner

@@ -110,9 +110,15 @@ class FinishedNets:
     def put(self, desc: str, k: int, accuracy: float) -> None:
         from ddcore.atomic import write_json
 
+        from ddcore.errors import DDError
+
         self.done[f"{desc} {k}"] = accuracy
         if self.path is not None and self.writes:
-            write_json(self.path, {"identity": self.identity, "accuracies": self.done})
+            try:
+                write_json(self.path, {"identity": self.identity, "accuracies": self.done})
+            except DDError as exc:  # a convenience for resuming: the evaluation goes on without it
+                LOG.warning("dd: warning: %s", exc)
+                self.path = None
 
     def clear(self) -> None:
         if self.path is not None and self.writes:
