@@ -8,7 +8,10 @@ Every row is one `dd run` (fresh run folder under --out) with the preset `<datas
 accuracy). "random real" is the protocol's own baseline (a fresh random real subset per net).
 Methods: MTT (hard labels, fixed window, no gate), DATM (ρ = 0, no DAE), DATM + CPD (ρ = 0.25,
 no DAE), DATM + DAE (ρ = 0), EDF (the preset as is: its ρ, which is 0 at IPC 1 as in the paper,
-and DAE). Prints a markdown table of mean ± std.
+and DAE). Every method of a row uses the same run seed and the same evaluation seeds (paired).
+Prints a markdown table of mean ± std and writes ``bench/results/edf_quality.json`` (device,
+threads, commit, protocol, each network's accuracy), from which ``python bench/tables.py``
+renders the EDF README's table.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import device_name, protocol_arguments
+from _common import device_name, environment, protocol_arguments, save_result
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -54,6 +57,12 @@ def main() -> None:
           f"device {device_name()}, presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
     print("| dataset | IPC | method | accuracy % (mean ± std) | random real % | run time (s) |")
     print("|---|---|---|---|---|---|")
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    result = {"bench": "edf_quality", **environment(device), "seed": args.seed,
+              "protocol": {"nets": args.nets, "epochs": args.epochs, "presets": "<dataset>-ipc<N>", "extra": args.extra,
+                           "methods": {m: " ".join(METHODS[m]) or "the preset as is" for m in args.methods}}, "rows": []}
     for dataset in args.datasets:
         for ipc in args.ipcs:
             for method in args.methods:
@@ -61,6 +70,24 @@ def main() -> None:
                 d, b = r["distilled"], r["random"]
                 print(f"| {dataset} | {ipc} | {method} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} | {r['wall_seconds']:.0f} |",
                       flush=True)
+                result["rows"].append({"dataset": dataset, "ipc": ipc, "method": method, "distilled": d, "random": b,
+                                       "eval_protocol": r["protocol"], "wall_seconds": round(r["wall_seconds"], 1)})
+                print(f"wrote {save_result('edf_quality', result, device)}", flush=True)
+
+
+def table(result: dict) -> str:
+    """The EDF README's table: one row per dataset and IPC, a column per method, from the JSON."""
+    methods = list(dict.fromkeys(r["method"] for r in result["rows"]))
+    cells = {(r["dataset"], r["ipc"], r["method"]): r for r in result["rows"]}
+    lines = ["| dataset | IPC | random real | " + " | ".join(methods) + " |", "|---|---|---|" + "---|" * len(methods)]
+    for dataset, ipc in dict.fromkeys((r["dataset"], r["ipc"]) for r in result["rows"]):
+        row = [cells.get((dataset, ipc, m)) for m in methods]
+        best = max(r["distilled"]["mean"] for r in row if r)
+        shown = [f"**{r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f}**" if r and r["distilled"]["mean"] == best
+                 else f"{r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f}" if r else "" for r in row]
+        random = next(r["random"] for r in row if r)
+        lines.append(f"| {dataset} | {ipc} | {random['mean']:.2f} ± {random['std']:.2f} | " + " | ".join(shown) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ def run_stage(stage: Stage, ctx: RunContext, data: RealData, pool: DistilledSet 
         raise disk_full(exc) or StageFailed(stage, exc) from exc
     bad = int((~pool.images.isfinite()).flatten(1).any(1).sum()) + (0 if pool.soft_labels is None else int((~pool.soft_labels.isfinite()).any(1).sum()))
     if bad:
-        raise PluginError(stage.plugin, f"{stage.label} returned {bad} images or labels that are not finite (NaN or inf); "
+        raise PluginError(stage.plugin, f"stage {stage.label} returned {bad} images or labels that are not finite (NaN or inf); "
                                         "nothing was saved for it, so fix the stage's options and resume.")
     expected = before if stage.mode == "refine" else [stage.per_class] * pool.num_classes
     if pool.per_class_counts() != expected:

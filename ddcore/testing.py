@@ -79,14 +79,29 @@ def run_tiny(
     return DistilledSet.load(out)
 
 
-def assert_artifact(dset: DistilledSet, ipc: int, num_classes: int | None = None) -> None:
-    """The set is valid, has exactly ``ipc`` images per class and records its stages."""
+def assert_artifact(dset: DistilledSet, ipc: int, num_classes: int | None = None, *, stages: list[str] | None = None,
+                    distinct: bool = True, changed_from: DistilledSet | None = None) -> None:
+    """What a plugin's run should have made, beyond the counts the pipeline enforces itself:
+    ``ipc`` images per class (of ``num_classes``), finite and, with ``distinct``, no image an exact
+    copy of another (a selector that picks one image twice passes every count); the stages the
+    manifest records, in order, equal to ``stages`` when given; and, with ``changed_from`` (the set
+    an optimising or refining stage received), images that moved."""
+    import torch
+
     dset.validate()
     counts = dset.per_class_counts()
     if num_classes is not None:
         assert len(counts) == num_classes, f"expected {num_classes} classes, got {len(counts)}"
     assert all(c == ipc for c in counts), f"expected {ipc} images per class, got {counts}"
-    assert dset.facts.get("stages"), "the artifact records no stages"
+    recorded = [s["stage"] for s in dset.facts.get("stages", [])]
+    assert recorded, "the artifact records no stages"
+    assert stages is None or recorded == list(stages), f"the artifact records stages {recorded}, expected {list(stages)}"
+    assert torch.isfinite(dset.images).all(), "some pixels are not finite"
+    if distinct:
+        copies = len(dset) - len(torch.unique(dset.images.flatten(1), dim=0))
+        assert copies == 0, f"{copies} image(s) are exact copies of others"
+    if changed_from is not None:
+        assert not torch.equal(dset.images, changed_from.images), "the images are the ones the stage received"
 
 
 @dataclass

@@ -119,8 +119,7 @@ def test_unknown_dataset_is_rejected_with_matches(pm):
 def test_a_run_writes_every_stage_in_order(pm, tmp_path):
     dset = testing.run_tiny(["toy", "counter", "fixer", "random"], tmp_path / "r", ipc=2, pool_factor=3,
                             options={"toy": {"iterations": 3}}, manager=pm)
-    testing.assert_artifact(dset, ipc=2, num_classes=10)
-    assert [s["stage"] for s in dset.facts["stages"]] == ["toy", "counter", "fixer", "random"]
+    testing.assert_artifact(dset, ipc=2, num_classes=10, stages=["toy", "counter", "fixer", "random"])
     assert dset.facts["options"]["toy"]["iterations"] == 3
     assert "count" in dset.columns and dset.columns["origin"] == ["toy"] * 20
     assert "dd_toy" in dset.facts["plugin_versions"]

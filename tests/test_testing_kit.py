@@ -15,7 +15,7 @@ def test_run_modifier_returns_what_the_modifier_weighted(tmp_path):
     w = trace.term_weights[0]
     assert w.shape == trace.terms[0].numerator.shape and (w[:5] == 0).all() and (w[5:] == 1).all()
     assert torch.allclose(trace.weighted_grads[1], 0.5 * trace.pixels[1].grad)
-    testing.assert_artifact(trace.result, ipc=1, num_classes=10)
+    testing.assert_artifact(trace.result, ipc=1, num_classes=10, stages=["testing_probe"])
 
 
 def test_without_options_the_modifier_leaves_the_terms_alone(tmp_path):

