@@ -93,32 +93,17 @@ class DistilledSet:
     @classmethod
     def from_real(cls, data: RealData, images: torch.Tensor, classes: torch.Tensor, **kwargs: Any) -> DistilledSet:
         """A set in ``data``'s classes and normalisation (what a synthesizer returns)."""
-        return cls(
-            images=images,
-            classes=classes.long(),
-            class_names=list(data.class_names),
-            mean=tuple(data.mean),
-            std=tuple(data.std),
-            **kwargs,
-        )
+        return cls(images=images, classes=classes.long(), class_names=list(data.class_names), mean=tuple(data.mean),
+                   std=tuple(data.std), **kwargs)
 
     # --- derived sets ---------------------------------------------------------------------
 
     def subset(self, index: torch.Tensor | list[int]) -> DistilledSet:
         """The images at ``index`` (in that order), with their labels and columns."""
         idx = torch.as_tensor(index, dtype=torch.long)
-        cols = {
-            k: (v[idx] if isinstance(v, torch.Tensor) else [v[i] for i in idx.tolist()])
-            for k, v in self.columns.items()
-        }
-        return replace(
-            self,
-            images=self.images[idx],
-            classes=self.classes[idx],
-            soft_labels=None if self.soft_labels is None else self.soft_labels[idx],
-            columns=cols,
-            facts=dict(self.facts),
-        )
+        cols = {k: (v[idx] if isinstance(v, torch.Tensor) else [v[i] for i in idx.tolist()]) for k, v in self.columns.items()}
+        return replace(self, images=self.images[idx], classes=self.classes[idx], columns=cols, facts=dict(self.facts),
+                       soft_labels=None if self.soft_labels is None else self.soft_labels[idx])
 
     def with_columns(self, **columns: Any) -> DistilledSet:
         """A copy with columns added or replaced."""

@@ -67,6 +67,8 @@ class Cache:
                 recorded, tensors = (f.metadata() or {}).get("sha256"), {k: f.get_tensor(k) for k in f.keys()}
             if recorded is not None and recorded != _digest(tensors):
                 raise ValueError("its checksum does not match its contents")
+        except MemoryError:
+            raise
         except Exception as exc:
             return self._set_aside(path, exc)
         _VERIFIED[path] = _stamp(path)
@@ -83,7 +85,7 @@ class Cache:
 
     def _set_aside(self, path: Path, why: BaseException) -> None:
         """Move a damaged entry out of the way (kept for inspection) and say so."""
-        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**9}")
         try:
             os.replace(path, aside)
         except FileNotFoundError:  # another rank of a torchrun job set it aside first

@@ -14,7 +14,7 @@ import sys
 import click
 
 from .atomic import disk_full
-from .distributed import peer_failed
+from .distributed import ENDING_WITH_ERROR, PeerStopped, peer_failed
 from .errors import DDError
 from .logs import configure_cli, logger_for, rank_prefix
 
@@ -26,8 +26,9 @@ class DDGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except Exception as exc:  # under torchrun also: another rank died and took a collective with it
-            error = exc if isinstance(exc, DDError) else peer_failed(exc) or disk_full(exc)
+        except (Exception, PeerStopped) as exc:  # under torchrun also: another rank died and took a collective with it
+            ENDING_WITH_ERROR.append(exc)
+            error = exc if isinstance(exc, DDError) else DDError(str(exc)) if isinstance(exc, PeerStopped) else peer_failed(exc) or disk_full(exc)
             if error is None:
                 raise
             if exc.__cause__ is not None:

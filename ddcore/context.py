@@ -146,11 +146,13 @@ class RunContext:
         path = self.metrics_path
         if not (self.resuming and self.dist.is_main and path.exists()):
             return
-        try:
-            with safe_open(str(self.checkpoint_path), framework="pt") as f:
-                keep = json.loads((f.metadata() or {})["info"])["metrics_bytes"]
-        except Exception:  # no checkpoint (or an unreadable one, which resume_state reports): the stage starts over
-            keep = 0
+        keep = 0  # no checkpoint: the stage starts over
+        if self.checkpoint_path.exists():
+            try:
+                with safe_open(str(self.checkpoint_path), framework="pt") as f:
+                    keep = json.loads((f.metadata() or {})["info"])["metrics_bytes"]
+            except Exception:  # unreadable (resume_state says so) or written before checkpoints counted: leave them
+                return
         with open(path, "r+b") as f:
             f.truncate(min(keep, path.stat().st_size))
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-from contextlib import contextmanager
+import sys
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Iterator
 
 from .errors import DDError
@@ -68,8 +70,6 @@ def distributed_context(device: str = "auto") -> Dist:
         _current = Dist()
     if _current is not None:
         return _current
-    from datetime import timedelta
-
     import torch
     import torch.distributed as dist
 
@@ -80,17 +80,37 @@ def distributed_context(device: str = "auto") -> Dist:
     if not dist.is_initialized():
         dist.init_process_group(backend, init_method=os.environ.get("DD_DIST_INIT", "env://"),  # tests: file://
                                 rank=rank, world_size=world, timeout=timedelta(seconds=TIMEOUT_S))
-        atexit.register(dist.destroy_process_group)  # a group left to the interpreter's exit can abort it
+        atexit.register(_leave)  # a group left to the interpreter's exit can abort it
         signal.signal(signal.SIGTERM, _stopped)  # torchrun ends the others when one rank fails: say so, in one sentence
     _current = Dist(rank, world, local, backend)
     return _current
 
 
+ENDING_WITH_ERROR: list[BaseException] = []  # the CLI adds its error: at exit, leave without waiting for the others
+
+
+def _leave() -> None:
+    """At exit: wait (briefly) until every rank is leaving, then destroy the group, so no rank tears
+    down a connection whose pending work another still holds (gloo aborts the process then)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        with suppress(Exception):  # another rank is gone already: nothing left to wait for
+            if not ENDING_WITH_ERROR and not hasattr(sys, "last_value"):  # (set by an uncaught exception's traceback)
+                dist.monitored_barrier(timeout=timedelta(seconds=30)) if dist.get_backend() == "gloo" else dist.barrier()
+        dist.destroy_process_group()
+
+
 PEER_STOPPED = "another process of this torchrun job stopped, so this one cannot go on; the first error printed says why."
 
 
+class PeerStopped(BaseException):
+    """torchrun stopped this process because another one failed. A BaseException, like
+    KeyboardInterrupt, so no ``except Exception`` on the way up mistakes it for a damaged file."""
+
+
 def _stopped(signum, frame) -> None:
-    raise DDError(PEER_STOPPED)
+    raise PeerStopped(PEER_STOPPED)
 
 
 def peer_failed(exc: BaseException) -> DDError | None:

@@ -146,7 +146,7 @@ def run_stage(stage: Stage, ctx: RunContext, data: RealData, pool: DistilledSet 
     bad = int((~pool.images.isfinite()).flatten(1).any(1).sum()) + (0 if pool.soft_labels is None else int((~pool.soft_labels.isfinite()).any(1).sum()))
     if bad:
         raise PluginError(stage.plugin, f"stage {stage.label} returned {bad} images or labels that are not finite (NaN or inf); "
-                                        "nothing was saved for it, so fix the stage's options and resume.")
+                                        "nothing was saved for it; start again with other options (--overwrite), or --resume once the cause is gone.")
     expected = before if stage.mode == "refine" else [stage.per_class] * pool.num_classes
     if pool.per_class_counts() != expected:
         raise PluginError(stage.plugin, f"{stage.label} must leave {expected} images per class, left {pool.per_class_counts()}.")

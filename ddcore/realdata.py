@@ -93,23 +93,23 @@ class RealData:
 
     def denormalize(self, images: torch.Tensor) -> torch.Tensor:
         """Back to [0, 1] pixel space (clamped), for PNGs and for models with their own preprocessing."""
-        import torch
-
         if self.zca is not None:
             images = self.zca.undo(images)
-        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+        mean, std = self._stats(images)
         return (images * std + mean).clamp(0, 1)
 
     def normalize(self, images01: torch.Tensor) -> torch.Tensor:
         """From [0, 1] pixel space into this dataset's space (the inverse of ``denormalize``), for
         images a generator made."""
-        import torch
-
-        mean = torch.tensor(self.mean, dtype=images01.dtype, device=images01.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, dtype=images01.dtype, device=images01.device).view(1, -1, 1, 1)
+        mean, std = self._stats(images01)
         images = (images01 - mean) / std
         return self.zca.apply(images) if self.zca is not None else images
+
+    def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std as 1×C×1×1 tensors of ``like``'s dtype and device."""
+        import torch
+
+        return tuple(torch.tensor(v, dtype=like.dtype, device=like.device).view(1, -1, 1, 1) for v in (self.mean, self.std))
 
     def fingerprint(self) -> str:
         """Content hash of the training split: keys caches of anything trained on it."""

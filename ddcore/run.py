@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, DDError
 from .options import load_run_file, merge, parse_assignments
 from .planning import EVAL_OPTIONS, RunSpec, plan_run
 from .stage_files import read_run_spec
@@ -76,6 +76,7 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
     from .execution import execute
     from .logs import logger_for, run_log
     from .reuse import check_reuse_sources, copy_stages, plan_reuse
+    from .atomic import disk_full
     from .runfolder import owning
 
     check_reuse_sources(reuse_from, resume, Path(spec.out))
@@ -99,14 +100,17 @@ def run(spec: RunSpec, pm: PluginManager, resume: bool = False, overwrite: bool 
         if d.is_main:
             try:
                 took_over = folder.enter_context(owning(out, resume, overwrite))
-            except ConfigError as exc:
+                if resume and read_run_spec(out).run_id != spec.run_id:
+                    raise ConfigError(f"the run in {out} changed while this command started; run it again.")
+                if reused:
+                    copy_stages(plan, reused, source, out)
+            except DDError as exc:
                 problem = exc
+            except OSError as exc:  # a folder that cannot be written, a filesystem without locks
+                problem = disk_full(exc) or ConfigError(f"{out} cannot be used as a run folder ({exc}); choose another --out.")
         message = broadcast_object(str(problem or ""), d)  # rank 0 alone decides whether the folder can be used
         if message:
             raise problem or ConfigError(message)
-        if reused and d.is_main:
-            copy_stages(plan, reused, source, out)
-        d.barrier()
         folder.enter_context(run_log(out if d.is_main else None))
         for line in (took_over, summary.get("reuse")):
             if line:

@@ -41,6 +41,10 @@ def owning(out: Path, resume: bool, overwrite: bool) -> Iterator[str]:
         raise ConfigError(f"{out} is being written by {owner}; wait for it to finish or stop it, or choose another --out.") from None
     try:
         previous = _owner(handle)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        handle.flush()
         results = sorted(p.name for p in out.iterdir() if p.name not in BOOKKEEPING)
         if not resume and results and not overwrite:
             raise ConfigError(f"{out} already holds files; choose another --out, add --overwrite, or continue it with --resume {out}.")
@@ -49,10 +53,6 @@ def owning(out: Path, resume: bool, overwrite: bool) -> Iterator[str]:
             for p in out.iterdir():
                 if p.name != LOCK:
                     shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
-        handle.flush()
         yield took_over
     finally:
         handle.seek(0)

@@ -99,9 +99,9 @@ class FinishedNets:
         self.identity, self.writes, self.done = identity, dist is None or dist.is_main, {}
         try:
             saved = json.loads(self.path.read_text()) if self.path is not None and self.path.exists() else {}
-        except ValueError:  # a damaged record: those networks train again
+        except (OSError, ValueError):  # unreadable or damaged: those networks train again
             saved = {}
-        if saved.get("identity") == identity:
+        if isinstance(saved, dict) and saved.get("identity") == identity and isinstance(saved.get("accuracies"), dict):
             self.done = saved["accuracies"]
 
     def get(self, desc: str, k: int) -> float | None:
@@ -116,8 +116,8 @@ class FinishedNets:
         if self.path is not None and self.writes:
             try:
                 write_json(self.path, {"identity": self.identity, "accuracies": self.done})
-            except DDError as exc:  # a convenience for resuming: the evaluation goes on without it
-                LOG.warning("dd: warning: %s", exc)
+            except (DDError, OSError) as exc:  # a convenience for resuming (a full disk, a read-only folder): go on without it
+                LOG.warning("dd: warning: %s; finished networks are not recorded", exc)
                 self.path = None
 
     def clear(self) -> None:

@@ -152,15 +152,22 @@ def train_classifier(
 def _save_training(path: Path, net: nn.Module, opt, draws: Draws, epochs_done: int) -> None:
     from ddcore.atomic import atomic_path
 
-    with atomic_path(path) as tmp:
-        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "draws": list(draws.get_state()), "epochs": epochs_done}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a Python file: a full disk raises OSError(ENOSPC)
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "draws": list(draws.get_state()), "epochs": epochs_done}, f)
 
 
 def _resume_training(path: Path, net: nn.Module, opt, draws: Draws, device: torch.device) -> int:
     """The epochs already done by an interrupted call (0 when there was none); restores its state."""
     if not path.exists():
         return 0
-    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # cut by a kill mid-write on a filesystem without atomic rename, or damaged: start over
+        from ddcore.logs import logger_for
+
+        logger_for().warning("dd: warning: %s is unreadable (%s); training from the first epoch", path, str(exc).splitlines()[0][:200])
+        path.unlink()
+        return 0
     net.load_state_dict(state["net"])
     opt.load_state_dict(state["opt"])
     draws.host.set_state(state["draws"][0].cpu())

@@ -81,17 +81,19 @@ def test_killed_in_every_kind_of_work_then_resumed_equals_an_uninterrupted_run(t
     command = _dd(*ARGS, "--out", str(cut), "--cache-dir", str(cache))
     killed_in, expect, log_before = [], None, 0
     for work, started, resumed_says, over in KILLS:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        errors = open(tmp_path / f"stderr-{len(killed_in)}.txt", "w+")
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, text=True, env=env)
         deadline = time.time() + 300
         while not started(cut, cache) and proc.poll() is None and time.time() < deadline:
             time.sleep(0.005)
         delay = rng.uniform(0, 0.15)
         time.sleep(delay)
         if proc.poll() is not None:
-            pytest.fail(f"the run ended before {work} could be interrupted: {proc.stderr.read()[-2000:]}")
+            errors.seek(0)
+            pytest.fail(f"the run ended before {work} could be interrupted: {errors.read()[-2000:]}")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        proc.stderr.close()
+        errors.close()
         _resumed(expect, _log(cut)[log_before:], killed_in)
         in_progress = not over(cut, cache)
         killed_in.append(f"{work} (+{delay:.3f}s{', in progress' if in_progress else ', just after it ended'})")

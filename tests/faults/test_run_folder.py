@@ -14,7 +14,6 @@ from ddcore.artifact import DistilledSet
 
 TOY = ["run", "--plugins", "toy", "--ipc", "2", "--no-eval", "-q", "-o", "toy.iterations=12", "-o", "toy.checkpoint_every=3"]
 SLOW = [*TOY, "-o", "toy.sleep=0.25"]
-SLOWER = [*TOY, "-o", "toy.sleep=0.6"]  # still running while a second `dd` starts (about 3 s) and reaches the folder
 
 
 def start(*args: str, env: dict | None = None) -> subprocess.Popen:
@@ -39,10 +38,11 @@ def killed_after_a_checkpoint(out: Path, *args: str) -> int:
 
 
 def test_overwrite_of_a_folder_another_run_is_writing_is_refused_and_that_run_finishes_intact(tmp_path, dd):
-    out = tmp_path / "run"
-    first = start(*SLOWER, "--seed", "0", "--out", str(out))
+    out, release = tmp_path / "run", tmp_path / "release"
+    first = start(*TOY, "--seed", "0", "--out", str(out), env={"DD_TOY_HOLD": str(release)})  # held after its first checkpoint
     wait_for(out / "checkpoints" / "00-toy.safetensors", first)
     second = dd(*TOY, "--seed", "1", "--overwrite", "--out", str(out))
+    release.touch()
     assert second.returncode != 0
     assert f"is being written by process {first.pid} on " in second.stderr and len(second.stderr.strip().splitlines()) == 1
     assert first.wait(timeout=120) == 0, first.stderr.read()
@@ -52,8 +52,12 @@ def test_overwrite_of_a_folder_another_run_is_writing_is_refused_and_that_run_fi
 
 
 def test_two_runs_started_on_one_folder_at_the_same_moment_exactly_one_proceeds(tmp_path):
-    out = tmp_path / "run"
-    procs = [start(*SLOWER, "--seed", str(seed), "--out", str(out)) for seed in (0, 1)]
+    out, release = tmp_path / "run", tmp_path / "release"
+    procs = [start(*TOY, "--seed", str(seed), "--out", str(out), env={"DD_TOY_HOLD": str(release)}) for seed in (0, 1)]
+    deadline = time.time() + 120  # the winner holds at its first checkpoint until the loser has ended
+    while not any(p.poll() is not None for p in procs) and time.time() < deadline:
+        time.sleep(0.05)
+    release.touch()
     results = [(p.wait(timeout=180), p.stderr.read()) for p in procs]
     assert sorted(rc == 0 for rc, _ in results) == [False, True], results
     winner = next(i for i, (rc, _) in enumerate(results) if rc == 0)

@@ -107,8 +107,12 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(derive_seed(seed, "clip-fit-train"))
     done, loss = 0, torch.tensor(float("nan"))
-    if partial.exists():
-        ck = torch.load(partial, map_location=device, weights_only=True)
+    try:
+        ck = torch.load(partial, map_location=device, weights_only=True) if partial.exists() else None
+    except Exception as exc:  # damaged: fit from the first epoch
+        log(f"{partial} is unreadable ({str(exc).splitlines()[0][:200]}); fitting from the first epoch")
+        ck = None
+    if ck is not None:
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), g.set_state(ck["rng"].cpu())
         done = int(ck["epochs"])
         log(f"resuming the CLIP fit after {done} of {s.epochs} epochs")
@@ -127,8 +131,8 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
             with torch.no_grad():
                 model.logit_scale.clamp_(0, 4.6052)  # CLIP's cap: temperature ≥ 1/100
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        with atomic_path(partial) as tmp:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(), "epochs": epoch + 1}, tmp)
+        with atomic_path(partial) as tmp, open(tmp, "wb") as f:  # a Python file: a full disk raises OSError(ENOSPC)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(), "epochs": epoch + 1}, f)
     recalibrate_batchnorm(model, images, prepare, s.batch_size, device)
     log(f"fitted: last contrastive loss {loss.item():.3f}, logit scale {model.logit_scale.exp().item():.1f}")
     pre = {k: v for k, v in open_clip.get_model_preprocess_cfg(model).items() if k in ("mean", "std", "interpolation", "resize_mode")}

@@ -158,8 +158,12 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
 
     g = torch.Generator().manual_seed(derive_seed(seed, "tiny-ldm-train"))
     done = {"vae": 0, "unet": 0}
-    if partial.exists():
-        ck = torch.load(partial, map_location=device, weights_only=True)
+    try:
+        ck = torch.load(partial, map_location=device, weights_only=True) if partial.exists() else None
+    except Exception as exc:  # damaged: train from the first epoch
+        log(f"{partial} is unreadable ({str(exc).splitlines()[0][:200]}); training the generator from the first epoch")
+        ck = None
+    if ck is not None:
         vae.load_state_dict(ck["vae"]), unet.load_state_dict(ck["unet"]), tokens.load_state_dict(ck["tokens"])
         opt_vae.load_state_dict(ck["opt_vae"]), opt_unet.load_state_dict(ck["opt_unet"])
         g.set_state(ck["rng"])
@@ -173,8 +177,8 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
                  "opt_vae": opt_vae.state_dict(), "opt_unet": opt_unet.state_dict(), "rng": g.get_state(),
                  "vae_epochs": done["vae"], "unet_epochs": done["unet"]}
         partial.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(partial) as tmp:
-            torch.save(state, tmp)
+        with atomic_path(partial) as tmp, open(tmp, "wb") as f:  # a Python file: a full disk raises OSError(ENOSPC)
+            torch.save(state, f)
 
     def batches():
         order = torch.randperm(len(y_all), generator=g).to(device)

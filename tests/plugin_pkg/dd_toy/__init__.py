@@ -54,6 +54,8 @@ class ToySynthesizer(Synthesizer):
                 raise RuntimeError(f"toy fails on rank {ctx.dist.rank} at step {step}, as asked")
             if os.environ.get("DD_TOY_FAULT") == f"raise@{step}":  # a fault of this process only: --resume runs without it
                 raise RuntimeError(f"toy fails at step {step}, as DD_TOY_FAULT asked")
+            while step == opts.checkpoint_every and os.environ.get("DD_TOY_HOLD") and not os.path.exists(os.environ["DD_TOY_HOLD"]):
+                time.sleep(0.05)  # a test holds the run here, after its first checkpoint, until it creates that file
             x = images.clone().requires_grad_(True)
             noise = 0.01 * torch.randn(x.shape, generator=g)
             terms = MatchingTerms(numerator=((x - targets) ** 2).flatten(), denominator=(targets**2 + 1).flatten(), iteration=step)
