@@ -149,24 +149,38 @@ def train_classifier(
     return net.eval()
 
 
-def _save_training(path: Path, net: nn.Module, opt, draws: Draws, epochs_done: int) -> None:
+def save_progress(path: Path, state: dict) -> None:
+    """A training loop's progress (state dicts, generator states, counters) written atomically,
+    through a Python file so that a full disk is the one-sentence ENOSPC error."""
     from ddcore.atomic import atomic_path
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # a Python file: a full disk raises OSError(ENOSPC)
-        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "draws": list(draws.get_state()), "epochs": epochs_done}, f)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+
+
+def load_progress(path: Path, device: torch.device, log: Callable[[str], None] | None = None) -> dict | None:
+    """What ``save_progress`` wrote (tensors only: ``weights_only``), or None when there is none or it
+    is unreadable (then it is deleted, said through ``log``, and training starts over)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # cut by a kill mid-write on a filesystem without atomic rename, or damaged
+        from ddcore.logs import logger_for
+
+        (log or logger_for().warning)(f"{path} is unreadable ({str(exc).splitlines()[0][:200]}); training from the first epoch")
+        path.unlink()
+        return None
+
+
+def _save_training(path: Path, net: nn.Module, opt, draws: Draws, epochs_done: int) -> None:
+    save_progress(path, {"net": net.state_dict(), "opt": opt.state_dict(), "draws": list(draws.get_state()), "epochs": epochs_done})
 
 
 def _resume_training(path: Path, net: nn.Module, opt, draws: Draws, device: torch.device) -> int:
     """The epochs already done by an interrupted call (0 when there was none); restores its state."""
-    if not path.exists():
-        return 0
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # cut by a kill mid-write on a filesystem without atomic rename, or damaged: start over
-        from ddcore.logs import logger_for
-
-        logger_for().warning("dd: warning: %s is unreadable (%s); training from the first epoch", path, str(exc).splitlines()[0][:200])
-        path.unlink()
+    state = load_progress(path, device)
+    if state is None:
         return 0
     net.load_state_dict(state["net"])
     opt.load_state_dict(state["opt"])

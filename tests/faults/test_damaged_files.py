@@ -141,3 +141,15 @@ def test_a_plugin_raising_mid_stage_is_named_and_the_run_resumes_from_its_last_c
     dd(*TOY, "--no-eval", "--out", str(tmp_path / "whole"), check=True)
     assert DistilledSet.load(out).images.equal(DistilledSet.load(tmp_path / "whole").images)
     assert json.loads((out / "manifest.json").read_text())["seed"] == 0
+
+
+def test_a_damaged_training_checkpoint_means_training_starts_over(tmp_path):
+    from ddcore import load_progress, save_progress
+
+    path = tmp_path / "partial.pt"
+    save_progress(path, {"w": torch.arange(1000.0), "epochs": 3})
+    assert load_progress(path, torch.device("cpu"))["epochs"] == 3
+    path.write_bytes(path.read_bytes()[:300])
+    said = []
+    assert load_progress(path, torch.device("cpu"), said.append) is None
+    assert not path.exists() and "is unreadable" in said[0] and "training from the first epoch" in said[0]

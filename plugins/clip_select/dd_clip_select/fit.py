@@ -86,7 +86,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     import open_clip
     from safetensors.torch import save_file
 
-    from ddcore import atomic_path, derive_seed, progress_bar
+    from ddcore import derive_seed, load_progress, progress_bar, save_progress
 
     name = f"ddcore-fit-{abs(hash(json.dumps(s.model_cfg(), sort_keys=True))) % 10**8}"
     (folder / f"{name}.json").write_text(json.dumps(s.model_cfg()))
@@ -107,11 +107,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(derive_seed(seed, "clip-fit-train"))
     done, loss = 0, torch.tensor(float("nan"))
-    try:
-        ck = torch.load(partial, map_location=device, weights_only=True) if partial.exists() else None
-    except Exception as exc:  # damaged: fit from the first epoch
-        log(f"{partial} is unreadable ({str(exc).splitlines()[0][:200]}); fitting from the first epoch")
-        ck = None
+    ck = load_progress(partial, device, log)
     if ck is not None:
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), g.set_state(ck["rng"].cpu())
         done = int(ck["epochs"])
@@ -131,8 +127,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
             with torch.no_grad():
                 model.logit_scale.clamp_(0, 4.6052)  # CLIP's cap: temperature ≥ 1/100
         bar.set_postfix(loss=f"{loss.item():.3f}")
-        with atomic_path(partial) as tmp, open(tmp, "wb") as f:  # a Python file: a full disk raises OSError(ENOSPC)
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(), "epochs": epoch + 1}, f)
+        save_progress(partial, {"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(), "epochs": epoch + 1})
     recalibrate_batchnorm(model, images, prepare, s.batch_size, device)
     log(f"fitted: last contrastive loss {loss.item():.3f}, logit scale {model.logit_scale.exp().item():.1f}")
     pre = {k: v for k, v in open_clip.get_model_preprocess_cfg(model).items() if k in ("mean", "std", "interpolation", "resize_mode")}

@@ -143,7 +143,7 @@ class TrainedParts:
 
 def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, partial: Path,
            log: Callable[[str], None], quiet: bool) -> TrainedParts:
-    from ddcore import autocast, derive_seed, progress_bar
+    from ddcore import autocast, derive_seed, load_progress, progress_bar, save_progress
 
     c, h, w = data.image_shape
     torch.manual_seed(derive_seed(seed, "tiny-ldm-init"))
@@ -158,27 +158,18 @@ def _train(data: RealData, s: TinyLdmSettings, seed: int, device: torch.device, 
 
     g = torch.Generator().manual_seed(derive_seed(seed, "tiny-ldm-train"))
     done = {"vae": 0, "unet": 0}
-    try:
-        ck = torch.load(partial, map_location=device, weights_only=True) if partial.exists() else None
-    except Exception as exc:  # damaged: train from the first epoch
-        log(f"{partial} is unreadable ({str(exc).splitlines()[0][:200]}); training the generator from the first epoch")
-        ck = None
+    ck = load_progress(partial, device, log)
     if ck is not None:
         vae.load_state_dict(ck["vae"]), unet.load_state_dict(ck["unet"]), tokens.load_state_dict(ck["tokens"])
         opt_vae.load_state_dict(ck["opt_vae"]), opt_unet.load_state_dict(ck["opt_unet"])
-        g.set_state(ck["rng"])
+        g.set_state(ck["rng"].cpu())
         done = {"vae": int(ck["vae_epochs"]), "unet": int(ck["unet_epochs"])}
         log(f"resuming generator training after {done['vae']} VAE and {done['unet']} UNet epochs")
 
     def save_partial() -> None:
-        from ddcore import atomic_path
-
-        state = {"vae": vae.state_dict(), "unet": unet.state_dict(), "tokens": tokens.state_dict(),
-                 "opt_vae": opt_vae.state_dict(), "opt_unet": opt_unet.state_dict(), "rng": g.get_state(),
-                 "vae_epochs": done["vae"], "unet_epochs": done["unet"]}
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(partial) as tmp, open(tmp, "wb") as f:  # a Python file: a full disk raises OSError(ENOSPC)
-            torch.save(state, f)
+        save_progress(partial, {"vae": vae.state_dict(), "unet": unet.state_dict(), "tokens": tokens.state_dict(),
+                                "opt_vae": opt_vae.state_dict(), "opt_unet": opt_unet.state_dict(), "rng": g.get_state(),
+                                "vae_epochs": done["vae"], "unet_epochs": done["unet"]})
 
     def batches():
         order = torch.randperm(len(y_all), generator=g).to(device)
