@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -81,8 +79,6 @@ def main() -> None:
     if args.child:
         print(json.dumps(load(args.child[0], args.child[1], args.child[2] == "float")))
         return
-    import torch
-
     with tempfile.TemporaryDirectory() as tmp:
         folder, cache = Path(tmp) / "folder", Path(tmp) / "cache"
         tick = time.perf_counter()
@@ -91,9 +87,9 @@ def main() -> None:
         rows = [{"load": "decode the PNGs (uint8 kept)", **child(str(folder), str(cache), "uint8")},
                 {"load": "from the decoded cache (uint8 kept)", **child(str(folder), str(cache), "uint8")},
                 {"load": "from the cache, then the float32 split read", **child(str(folder), str(cache), "float")}]
-    result = {"bench": "data_memory", "device": "cpu", "device_name": platform.processor() or platform.machine(),
-              "threads": torch.get_num_threads(), "torch": torch.__version__,
-              "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")},
+    from _common import environment  # bench/ is the script's folder
+
+    result = {"bench": "data_memory", **environment("cpu"),
               "protocol": {"classes": args.classes, "train_per_class": args.per_class, "val_per_class": args.val, "size": args.size,
                            "images": "random RGB PNGs, numpy seed 0", "memory": "peak RSS minus RSS before the load (libraries imported, torch warmed up), one process per row"},
               "rows": rows}

@@ -158,6 +158,8 @@ def main() -> None:
         return
     import torch
 
+    from _common import environment  # bench/ is the script's folder
+
     threads = torch.get_num_threads()
     device = args.device
     dev_name = torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or platform.machine()
@@ -167,8 +169,7 @@ def main() -> None:
         rows = [child(["--child", "one", m, str(s), str(args.iterations), device, str(segment)]) for s in args.steps for m in args.modes]
         errors = [child(["--child", "error", str(s), str(a), device, str(segment)]) for s in args.error_steps for a in (0.01, 0.05)]
     result = {
-        "bench": "unroll_memory", "device": device, "device_name": dev_name, "threads": threads,
-        "torch": torch.__version__, "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")},
+        "bench": "unroll_memory", **environment(device),
         "protocol": {"dataset": "mnist5k", "ipc": args.ipc, "model": MODEL, "batch_syn": args.batch, "step_size": ALPHA, "labels": "soft",
                      "dsa": True, "iterations_timed": args.iterations, "warmup": 1, "seeds": "draws seeded 0..iterations",
                      "peak": "max RSS (CPU) or max CUDA allocated, minus the process's memory before the first iteration"},
