@@ -65,6 +65,32 @@ def save_result(name: str, result: dict, device) -> Path:
     return out
 
 
+class Results:
+    """One bench's JSON: where it ran, its protocol, and its rows, saved after every row.
+
+    Saving as it goes keeps what an interrupted bench (a timeout on a lent GPU, say) finished;
+    ``bench/tables.py`` renders README tables from this file with the bench's ``table()``.
+    """
+
+    def __init__(self, name: str, device, seed: int | None = None, **protocol) -> None:
+        self.name, self.device = name, device
+        self.data = {"bench": name, **environment(device), **({} if seed is None else {"seed": seed}), "protocol": protocol, "rows": []}
+
+    def add(self, **row) -> dict:
+        self.data["rows"].append(row)
+        self.path = save_result(self.name, self.data, self.device)
+        return row
+
+
+def mean_std(values: list[float], digits: int = 2) -> str:
+    """``mean ± std`` (population std, as the evaluation protocol reports it)."""
+    import statistics
+
+    if not values:
+        return "–"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.pstdev(values) if len(values) > 1 else 0.0:.{digits}f}"
+
+
 def protocol_arguments(ap, out: str) -> None:
     """The options every quality bench shares: the evaluation protocol, the seed, where runs go, extra `dd run` arguments."""
     import argparse

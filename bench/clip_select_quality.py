@@ -18,17 +18,17 @@ Every set is evaluated with `dd eval`'s protocol: K = --nets ConvNets (D3; D2 on
 epochs, DSA, final-epoch test accuracy. The random-from-pool column pools the K nets of every
 draw (mean ± std over draws × K). "random real" is the protocol's own baseline (random real
 images from the whole training split; the same seeds for every row of a dataset and IPC, so it is
-computed once for them). Prints a markdown table.
+computed once for them). Prints a markdown table and writes ``bench/results/clip_select_quality.json``
+(``-cuda`` on a GPU) row by row, from which ``python bench/tables.py`` renders the plugin README's table.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from pathlib import Path
 
-from _common import RunSharing, device_name, evaluate, options_of, protocol_arguments
+from _common import Results, RunSharing, device_name, evaluate, mean_std, options_of, protocol_arguments
 
 
 def random_from_pool(pool_path: Path, ipc: int, seed: int, out: Path) -> Path:
@@ -63,9 +63,13 @@ def main() -> None:
     print(f"# clip_select_quality: pool_factor {args.pool_factor}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: "
           f"D3, D2 on 8×8; DSA; final-epoch accuracy); {args.draws} random draws per pool; seed {args.seed}; device {device_name()}; "
           f"clip_select defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
-    print("| dataset | IPC | pool | random from pool % | clip_select % | random real % | CLIP zero-shot agreement on the pool | run time (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(table({"rows": []}))
     runs, options = RunSharing(args.reuse_from), options_of(args.extra)
+    import torch
+
+    results = Results("clip_select_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, pool_factor=args.pool_factor,
+                      draws=args.draws, nets=args.nets, epochs=args.epochs, extra=args.extra, reuse_from=args.reuse_from,
+                      baseline="IPC per class uniformly at random from the pool clip_select received, seeds seed + 1000 + draw")
     for dataset in args.datasets:
         for ipc in args.ipcs:
             random_real = None  # the protocol's baseline depends only on the dataset and IPC: computed once
@@ -83,10 +87,21 @@ def main() -> None:
                 for k in range(args.draws):
                     drawn = random_from_pool(pool, ipc, args.seed + 1000 + k, out / f"random-{k}.safetensors")
                     accs += evaluate(drawn, dataset, args.nets, args.epochs, baseline=False)["distilled"]["accuracies"]
-                d, b = clip["distilled"], random_real
-                print(f"| {dataset} | {ipc} | {source} ×{args.pool_factor} | {statistics.mean(accs):.2f} ± {statistics.pstdev(accs):.2f} | "
-                      f"{d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} | {zero_shot_agreement(pool):.1%} | {seconds:.0f} |",
-                      flush=True)
+                row = results.add(dataset=dataset, ipc=ipc, pool=f"{source} ×{args.pool_factor}", random_from_pool=accs,
+                                  clip_select=clip["distilled"], random=random_real, eval_protocol=clip["protocol"],
+                                  zero_shot_agreement=zero_shot_agreement(pool), wall_seconds=round(seconds, 1))
+                print(table({"rows": [row]}).splitlines()[-1], flush=True)
+
+
+def table(result: dict) -> str:
+    """The plugin README's quality table, from the JSON."""
+    lines = ["| dataset | IPC | pool | random from pool % | clip_select % | random real % | CLIP zero-shot agreement on the pool |",
+             "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['dataset']} | {r['ipc']} | {r['pool']} | {mean_std(r['random_from_pool'])} | "
+                     f"{mean_std(r['clip_select']['accuracies'])} | {mean_std(r['random']['accuracies'])} | "
+                     f"{r['zero_shot_agreement']:.1%} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ row times the plugin's own functions (``scoring.quality``, the three scores,
 over --repeats runs after one warm-up. Embedding throughput is images per second through
 ``ClipEncoder.images`` for the model ``dd clip_select fit`` trains and for ViT-B-32 (random
 weights: the speed does not depend on them) on 8×8 inputs resized by each model's own transform.
+Writes ``bench/results/clip_select_speed.json`` with every run's time; ``python bench/tables.py``
+renders the plugin README's tables (``clip_select_speed:selection``, ``clip_select_speed:embedding``).
 """
 
 from __future__ import annotations
@@ -21,26 +23,28 @@ import time
 import torch
 import torch.nn.functional as F
 
+from _common import Results, mean_std
 
-def time_it(fn, repeats: int) -> tuple[float, float]:
+
+def time_it(fn, repeats: int) -> list[float]:
+    """Seconds of each of `repeats` calls after one warm-up."""
     fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.mean(times), (statistics.pstdev(times) if len(times) > 1 else 0.0)
+    return times
 
 
-def selection_rows(sizes: list[int], ipc: int, classes: int, dim: int, repeats: int) -> None:
+def selection_rows(results: Results, sizes: list[int], ipc: int, classes: int, dim: int, repeats: int) -> None:
     from dd_clip_select.options import ClipSelectOptions
     from dd_clip_select.scores import relevance, separability
     from dd_clip_select.scoring import nearest_neighbour_diversity, quality
     from dd_clip_select.select import select_class
 
     print(f"## selection after embedding (IPC {ipc}, {classes} classes, d = {dim}; mean ± std of {repeats} runs, seconds)\n")
-    print("| pool | mode | β | scoring (s) | selection (s) | total (s) |")
-    print("|---|---|---|---|---|---|")
+    print(table({"rows": []}, "selection"))
     for n in sizes:
         g = torch.Generator().manual_seed(0)
         v = F.normalize(torch.randn(n, dim, generator=g), dim=1)
@@ -53,7 +57,7 @@ def selection_rows(sizes: list[int], ipc: int, classes: int, dim: int, repeats: 
             columns.update(clip_quality=quality(r, s, y, 0.5), clip_zero_shot_correct=((v @ t.T).argmax(1) == y).float(),
                            clip_diversity=nearest_neighbour_diversity(v, y))
 
-        s_mean, s_std = time_it(score, repeats)
+        scoring = time_it(score, repeats)
         for mode, beta in (("mmr", 2.0), ("facility", 2.0), ("kcenter", 2.0), ("mmr", n / classes / ipc)):
             opts = ClipSelectOptions(mode=mode, beta=max(1.0, beta))
 
@@ -62,12 +66,12 @@ def selection_rows(sizes: list[int], ipc: int, classes: int, dim: int, repeats: 
                     idx = torch.nonzero(y == c).flatten()
                     select_class(v[idx], columns, idx, ipc, opts, semantic=True)
 
-            m, sd = time_it(select, repeats)
-            label = "pool/IPC (stage 2 only)" if beta != 2.0 else "2"
-            print(f"| {n} | {mode} | {label} | {s_mean:.3f} ± {s_std:.3f} | {m:.3f} ± {sd:.3f} | {s_mean + m:.3f} |", flush=True)
+            row = results.add(table="selection", pool=n, mode=mode, beta="pool/IPC (stage 2 only)" if beta != 2.0 else "2",
+                              scoring_seconds=scoring, selection_seconds=time_it(select, repeats))
+            print(table({"rows": [row]}, "selection").splitlines()[-1], flush=True)
 
 
-def embedding_rows(batch: int, images: int) -> None:
+def embedding_rows(results: Results, batch: int, images: int) -> None:
     import json
 
     import open_clip
@@ -76,8 +80,7 @@ def embedding_rows(batch: int, images: int) -> None:
     from dd_clip_select.fit import FitSettings
 
     print(f"\n## embedding throughput ({images} images of 8×8, batch {batch}, CPU threads {torch.get_num_threads()})\n")
-    print("| model | input | images / s |")
-    print("|---|---|---|")
+    print(table({"rows": []}, "embedding"))
     import tempfile
     from pathlib import Path
 
@@ -90,10 +93,24 @@ def embedding_rows(batch: int, images: int) -> None:
                 model, _, pre = open_clip.create_model_and_transforms(name)
             enc = ClipEncoder(model.eval(), None, pre, name, name)
             x = torch.rand(images, 1, 8, 8)
-            mean, _ = time_it(lambda: enc.images(x, batch), 1)
+            seconds = time_it(lambda: enc.images(x, batch), 1)
             size = enc.prepare(x[:1]).shape[-1]
-            label = "fitted (dd clip_select fit)" if name.startswith("ddcore") else name
-            print(f"| {label} | {size}×{size} RGB | {images / mean:.0f} |", flush=True)
+            row = results.add(table="embedding", model="fitted (dd clip_select fit)" if name.startswith("ddcore") else name, input=size,
+                              images=images, batch=batch, seconds=seconds)
+            print(table({"rows": [row]}, "embedding").splitlines()[-1], flush=True)
+
+
+def table(result: dict, view: str = "selection") -> str:
+    """The plugin README's tables from the JSON: selection after embedding, or embedding throughput."""
+    rows = [r for r in result["rows"] if r["table"] == view]
+    if view == "embedding":
+        lines = ["| model | input | images / s |", "|---|---|---|"]
+        lines += [f"| {r['model']} | {r['input']}×{r['input']} RGB | {r['images'] / statistics.mean(r['seconds']):.0f} |" for r in rows]
+    else:
+        lines = ["| pool | mode | β | scoring (s) | selection (s) | total (s) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {format(r['pool'], ',').replace(',', ' ')} | {r['mode']} | {r['beta']} | {mean_std(r['scoring_seconds'], 3)} | {mean_std(r['selection_seconds'], 3)} | "
+                  f"{statistics.mean(r['scoring_seconds']) + statistics.mean(r['selection_seconds']):.3f} |".replace(",", " ") for r in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -106,8 +123,10 @@ def main() -> None:
     ap.add_argument("--embed-images", type=int, default=256)
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
-    selection_rows(args.sizes, args.ipc, args.classes, args.dim, args.repeats)
-    embedding_rows(args.batch, args.embed_images)
+    results = Results("clip_select_speed", "cpu", classes=args.classes, ipc=args.ipc, dim=args.dim, repeats=args.repeats, warm_up="one call",
+                      pools="random unit vectors, torch seed 0")
+    selection_rows(results, args.sizes, args.ipc, args.classes, args.dim, args.repeats)
+    embedding_rows(results, args.batch, args.embed_images)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import device_name, environment, protocol_arguments, save_result
+from _common import Results, device_name, protocol_arguments
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -59,10 +59,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    result = {"bench": "edf_quality", **environment(device), "seed": args.seed,
-              "protocol": {"nets": args.nets, "epochs": args.epochs, "presets": "<dataset>-ipc<N>", "extra": args.extra,
-                           "methods": {m: " ".join(METHODS[m]) or "the preset as is" for m in args.methods}}, "rows": []}
+    results = Results("edf_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, nets=args.nets, epochs=args.epochs,
+                      presets="<dataset>-ipc<N>", extra=args.extra, methods={m: " ".join(METHODS[m]) or "the preset as is" for m in args.methods})
     for dataset in args.datasets:
         for ipc in args.ipcs:
             for method in args.methods:
@@ -70,9 +68,9 @@ def main() -> None:
                 d, b = r["distilled"], r["random"]
                 print(f"| {dataset} | {ipc} | {method} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} | {r['wall_seconds']:.0f} |",
                       flush=True)
-                result["rows"].append({"dataset": dataset, "ipc": ipc, "method": method, "distilled": d, "random": b,
-                                       "eval_protocol": r["protocol"], "wall_seconds": round(r["wall_seconds"], 1)})
-                print(f"wrote {save_result('edf_quality', result, device)}", flush=True)
+                results.add(dataset=dataset, ipc=ipc, method=method, distilled=d, random=b, eval_protocol=r["protocol"],
+                            wall_seconds=round(r["wall_seconds"], 1))
+    print(f"wrote {results.path}")
 
 
 def table(result: dict) -> str:

@@ -9,7 +9,8 @@ once beforehand or the first configuration also trains them, which does not coun
 engine's per-iteration timings are read, from the run's metrics). The first iteration is
 dropped as warm-up. "tuned" sets MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=-1
 MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=1073741824; "default" unsets them. Peak
-memory is the run process's maximum resident set size.
+memory is the run process's maximum resident set size. Writes ``bench/results/edf_speed.json``
+(``-cuda`` on a GPU) with every iteration's time; ``python bench/tables.py`` renders the README table.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from _common import Results, mean_std
 
 TUNED = {"MALLOC_ARENA_MAX": "2", "MALLOC_TRIM_THRESHOLD_": "-1", "MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TOP_PAD_": "1073741824"}
 
@@ -43,13 +45,6 @@ def one(dataset: str, ipc: int, iterations: int, tuned: bool, out: Path) -> dict
     return {"secs": secs, "dae": dae, "peak_gb": peak_kb / 1024 / 1024}
 
 
-def fmt(values: list[float]) -> str:
-    if not values:
-        return "–"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
@@ -59,14 +54,28 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     print(f"# edf_speed: IPC {args.ipc}, {args.iterations} iterations (first dropped), presets <dataset>-ipc{args.ipc}, "
-          f"torch {torch.__version__}, {os.cpu_count()} CPUs, device {'cuda' if torch.cuda.is_available() else 'cpu'}")
-    print("| dataset | allocator | s / outer iteration | s / DAE refresh | peak RSS (GB) |")
-    print("|---|---|---|---|---|")
+          f"torch {torch.__version__}, {os.cpu_count()} CPUs, device {device}")
+    results = Results("edf_speed", device, ipc=args.ipc, iterations=args.iterations, presets=f"<dataset>-ipc{args.ipc}",
+                      options="-o edf.iterations=N -o edf.dae_interval=4 --no-eval", warm_up="the first iteration is dropped",
+                      cpus=os.cpu_count(), tuned_allocator=TUNED)
+    print(table({"rows": []}))
     for dataset in args.datasets:
         for tuned in (True, False):
             r = one(dataset, args.ipc, args.iterations, tuned, Path(args.out) / f"{dataset}-{'tuned' if tuned else 'default'}")
-            print(f"| {dataset} | {'tuned' if tuned else 'default'} | {fmt(r['secs'])} | {fmt(r['dae'])} | {r['peak_gb']:.2f} |", flush=True)
+            row = results.add(dataset=dataset, allocator="tuned" if tuned else "default", seconds=r["secs"], dae_refresh_seconds=r["dae"],
+                              peak_rss_gb=round(r["peak_gb"], 3))
+            print(table({"rows": [row]}).splitlines()[-1], flush=True)
+
+
+def table(result: dict) -> str:
+    """The EDF README's speed table, from the JSON."""
+    lines = ["| dataset | allocator | s / outer iteration | s / DAE refresh | peak RSS (GB) |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['dataset']} | {r['allocator']} | {mean_std(r['seconds'], 3)} | {mean_std(r['dae_refresh_seconds'], 3)} | "
+                     f"{r['peak_rss_gb']:.2f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ Rows whose leading stages equal an earlier row's (the EDF pool of every chain wi
 stage) are made with `dd run --reuse-from` the earlier rows, which copies those stages instead of
 computing them and gives the same set as a fresh run; the "reused" column says how many were copied.
 `edf,dgs` needs the example plugin: pip install -e examples/dd-dgs.
+Writes ``bench/results/hybrid.json`` (``hybrid-cuda.json`` on a GPU) row by row: device, threads,
+commit, protocol and every network's accuracy; ``python bench/tables.py`` renders the README table.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import RunSharing, options_of, device_name, protocol_arguments
+from _common import Results, RunSharing, device_name, mean_std, options_of, protocol_arguments
 
 CHAINS = ["edf", "edf,clip_select", "edf,detector_refine", "edf,detector_refine,clip_select", "edf,dgs"]
 
@@ -42,6 +44,11 @@ def main() -> None:
     print("| dataset | chain | accuracy % (mean ± std) | random real % | run time (s) | reused stages |")
     print("|---|---|---|---|---|---|")
     runs = RunSharing(args.reuse_from)
+    import torch
+
+    results = Results("hybrid", "cuda" if torch.cuda.is_available() else "cpu", args.seed, ipc=args.ipc, pool_factor=args.pool_factor,
+                      nets=args.nets, epochs=args.epochs, presets=f"<dataset>-ipc{args.ipc}", extra=args.extra,
+                      reuse_from=args.reuse_from)
     for dataset in args.datasets:
         random_real = None  # the protocol's baseline is the same for every chain of a dataset: computed with the first
         for chain in args.chains:
@@ -53,8 +60,18 @@ def main() -> None:
             r = json.loads((out / "eval.json").read_text())
             d, b = r["distilled"], r.get("random") or random_real
             random_real = b
-            print(f"| {dataset} | {chain} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} | "
-                  f"{time.perf_counter() - started:.0f} | {reused} |", flush=True)
+            row = results.add(dataset=dataset, chain=chain, distilled=d, random=b, eval_protocol=r["protocol"],
+                              wall_seconds=round(time.perf_counter() - started, 1), reused_stages=reused)
+            print(table({"rows": [row]}).splitlines()[-1], flush=True)
+
+
+def table(result: dict) -> str:
+    """The README's hybrid-chains table, from the JSON."""
+    lines = ["| dataset | chain | accuracy % (mean ± std) | random real % | run time (s) | reused stages |", "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['dataset']} | {r['chain']} | {mean_std(r['distilled']['accuracies'])} | {mean_std(r['random']['accuracies'])} | "
+                     f"{r['wall_seconds']:.0f} | {r['reused_stages']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

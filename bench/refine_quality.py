@@ -14,7 +14,9 @@ Every set (before and after refinement) is evaluated with `dd eval`'s protocol: 
 (D3; D2 on 8×8), --epochs epochs, DSA, final-epoch test accuracy, mean ± std; "random real" is the
 protocol's own baseline. Label consistency = the fraction of synthetic images whose label an
 *independent* classifier (--judge, default convnet-w64-bn, trained with another seed than the
-detector) predicts. Prints markdown tables.
+detector) predicts. Prints markdown tables and writes ``bench/results/refine_quality.json`` (``-cuda``
+on a GPU) row by row; ``python bench/tables.py`` renders the plugin README's tables from it
+(``refine_quality:before_after`` and ``refine_quality:sweep``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import RunSharing, device_name, evaluate, options_of, protocol_arguments
+from _common import Results, RunSharing, device_name, evaluate, mean_std, options_of, protocol_arguments
 
 
 class Judge:
@@ -68,11 +70,6 @@ def refine_run(runs: RunSharing, dataset: str, ipc: int, name: str, plugins: str
             "anomalous": (before_n, after_n, len(final)), "replaced": int((final.columns["replaced"] > 0).sum())}
 
 
-def row(label: str, acc: dict, consistency: float, anomalies: str = "", replaced: str = "", seconds: str = "") -> str:
-    d = acc["distilled"]
-    return f"| {label} | {d['mean']:.2f} ± {d['std']:.2f} | {consistency:.1%} | {anomalies} | {replaced} | {seconds} |"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
@@ -91,19 +88,24 @@ def main() -> None:
     print(f"# refine_quality: IPC {args.ipc}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; "
           f"final-epoch accuracy); seed {args.seed}; device {device_name()}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
     runs, options = RunSharing(args.reuse_from), options_of(args.extra)
+    import torch
+
+    results = Results("refine_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, ipc=args.ipc, nets=args.nets,
+                      epochs=args.epochs, extra=args.extra, edf_options=args.edf_options, judge=f"{args.judge}, seed {args.judge_seed}, 30 epochs",
+                      reuse_from=args.reuse_from)
     for dataset in args.datasets:
         judge = Judge(dataset, args.judge, args.judge_seed, 30)
         print(f"\n## {dataset}: independent classifier {judge.description}\n")
+        results.data["protocol"].setdefault("judges", {})[dataset] = judge.description
         if not args.sweep_only:
-            before_after(runs, judge, dataset, options, args)
+            before_after(runs, judge, dataset, options, args, results)
         if args.sweep:
-            sweep(runs, judge, dataset, options, args)
+            sweep(runs, judge, dataset, options, args, results)
 
 
-def before_after(runs: RunSharing, judge: Judge, dataset: str, options: list[str], args) -> None:
+def before_after(runs: RunSharing, judge: Judge, dataset: str, options: list[str], args, results: Results) -> None:
     """Prototype synthesis (and EDF) before vs. after refinement."""
-    print("| set | accuracy % (mean ± std) | label consistency (independent) | detector-anomalous before → after | replaced | run time (s) |")
-    print("|---|---|---|---|---|---|")
+    print(table({"rows": []}, "before_after"))
     rows = [("prototype synthesis", "detector_refine", [], None)]
     if not args.no_edf:
         rows.append(("EDF", "edf,detector_refine", args.edf_options, f"{dataset}-ipc{args.ipc}"))
@@ -114,26 +116,54 @@ def before_after(runs: RunSharing, judge: Judge, dataset: str, options: list[str
         acc_after = evaluate(r["out"], dataset, args.nets, args.epochs, baseline=False)
         random_real = acc_before.get("random") or random_real
         b, a, n = r["anomalous"]
-        print(row(label, acc_before, judge.consistency(r["before"]), f"{b}/{n}"), flush=True)
-        print(row(f"{label} + detector_refine", acc_after, judge.consistency(r["out"] / "distilled.safetensors"),
-                  f"{b}/{n} → {a}/{n}", str(r["replaced"]), f"{r['seconds']:.0f}"), flush=True)
-    print(f"| random real (protocol baseline) | {random_real['mean']:.2f} ± {random_real['std']:.2f} | | | | |")
+        for row in (dict(set=label, distilled=acc_before["distilled"], consistency=judge.consistency(r["before"]), anomalous_before=b, images=n),
+                    dict(set=f"{label} + detector_refine", distilled=acc_after["distilled"],
+                         consistency=judge.consistency(r["out"] / "distilled.safetensors"), anomalous_before=b, anomalous_after=a, images=n,
+                         replaced=r["replaced"], wall_seconds=round(r["seconds"], 1))):
+            results.add(table="before_after", dataset=dataset, eval_protocol=acc_before["protocol"], **row)
+            print(table({"rows": [results.data["rows"][-1]]}, "before_after").splitlines()[-1], flush=True)
+    results.add(table="before_after", dataset=dataset, set="random real (protocol baseline)", distilled=random_real)
+    print(table({"rows": [results.data["rows"][-1]]}, "before_after").splitlines()[-1], flush=True)
 
 
-def sweep(runs: RunSharing, judge: Judge, dataset: str, options: list[str], args) -> None:
+def sweep(runs: RunSharing, judge: Judge, dataset: str, options: list[str], args, results: Results) -> None:
     """β at top-k 3, then top-k at --sweep-beta, on the prototype-synthesis pipeline."""
     print(f"\n### {dataset}: sweep (prototype synthesis + detector_refine)\n")
-    print("| β | top-k | accuracy % (mean ± std) | label consistency (independent) | anomalous before → after | replaced | run time (s) |")
-    print("|---|---|---|---|---|---|---|")
+    print(table({"rows": []}, "sweep"))
     grid = [(b, 3) for b in args.betas] + [(args.sweep_beta, k) for k in args.top_ks if (args.sweep_beta, k) not in [(b, 3) for b in args.betas]]
     for beta, k in grid:
         r = refine_run(runs, dataset, args.ipc, f"sweep-b{beta}-k{k}", "detector_refine",
                        [f"detector_refine.beta={beta}", f"detector_refine.top_k={k}", *options], args)
         acc = evaluate(r["out"], dataset, args.nets, args.epochs, baseline=False)
         b, a, n = r["anomalous"]
-        print(f"| {beta} | {k} | {acc['distilled']['mean']:.2f} ± {acc['distilled']['std']:.2f} | "
-              f"{judge.consistency(r['out'] / 'distilled.safetensors'):.1%} | {b}/{n} → {a}/{n} | {r['replaced']} | {r['seconds']:.0f} |",
-              flush=True)
+        row = results.add(table="sweep", dataset=dataset, beta=beta, top_k=k, distilled=acc["distilled"], eval_protocol=acc["protocol"],
+                          consistency=judge.consistency(r["out"] / "distilled.safetensors"), anomalous_before=b, anomalous_after=a, images=n,
+                          replaced=r["replaced"], wall_seconds=round(r["seconds"], 1))
+        print(table({"rows": [row]}, "sweep").splitlines()[-1], flush=True)
+
+
+def table(result: dict, view: str = "before_after") -> str:
+    """The plugin README's tables from the JSON: sets before and after refinement, or the β × top-k sweep."""
+    def anomalies(r: dict) -> str:
+        n = r.get("images")
+        if n is None:
+            return ""
+        return f"{r['anomalous_before']}/{n}" + (f" → {r['anomalous_after']}/{n}" if "anomalous_after" in r else "")
+
+    def common(r: dict) -> str:
+        consistency = f"{r['consistency']:.1%}" if "consistency" in r else ""
+        return f"{mean_std(r['distilled']['accuracies'])} | {consistency} | {anomalies(r)} | {r.get('replaced', '')}"
+
+    rows = [r for r in result["rows"] if r["table"] == view]
+    if view == "sweep":
+        lines = ["| dataset | β | top-k | accuracy % (mean ± std) | label consistency (independent) | anomalous before → after | replaced |",
+                 "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['dataset']} | {r['beta']:g} | {r['top_k']} | {common(r)} |" for r in rows]
+    else:
+        lines = ["| dataset | set | accuracy % (mean ± std) | label consistency (independent) | detector-anomalous before → after | replaced |",
+                 "|---|---|---|---|---|---|"]
+        lines += [f"| {r['dataset']} | {r['set']} | {common(r)} |" for r in rows]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ the path a run takes), with random weights: its speed does not depend on them, s
 needed. Each row times ``DiffusionGenerator.img2img`` on one batch of candidates (prototype
 latents of real images, a seed per candidate) at the plugin's defaults — strength σ = 0.7, N = 50
 scheduler steps (⌊σN⌋ = 35 run), guidance w = 1 (one UNet pass per step) and w = 8 (classifier-free
-guidance: two) — mean ± std over --repeats calls after one warm-up.
+guidance: two) — mean ± std over --repeats calls after one warm-up. Writes ``bench/results/refine_speed.json``
+(``-cuda`` on a GPU) with every call's time; ``python bench/tables.py`` renders the plugin README's table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from _common import Results, mean_std
 
 
 def generator_for(dataset: str, folder: Path, device: torch.device):
@@ -52,8 +55,9 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     print(f"# refine_speed: small generator (default settings, random weights); σ = {args.strength}, N = {args.steps} "
           f"(⌊σN⌋ = {int(args.strength * args.steps)} steps run); mean ± std of {args.repeats} calls after a warm-up; device {name}\n")
-    print("| dataset | image | latent | guidance w | batch | seconds per batch | candidates / s |")
-    print("|---|---|---|---|---|---|---|")
+    results = Results("refine_speed", device, strength=args.strength, steps=args.steps, repeats=args.repeats, warm_up="one call",
+                      generator="the default TinyLdmSettings, random weights (torch seed 0)")
+    print(table({"rows": []}))
     for dataset in args.datasets:
         with tempfile.TemporaryDirectory() as tmp:
             data, gen = generator_for(dataset, Path(tmp) / "generator", device)
@@ -71,10 +75,18 @@ def main() -> None:
                         start = time.perf_counter()
                         call()
                         times.append(time.perf_counter() - start)
-                    mean, std = statistics.mean(times), statistics.pstdev(times)
-                    c, h, wd = data.image_shape
-                    print(f"| {dataset} | {c}×{h}×{wd} | {tuple(latents.shape[1:])} | {w:g} | {batch} | {mean:.3f} ± {std:.3f} | "
-                          f"{batch / mean:.0f} |", flush=True)
+                    row = results.add(dataset=dataset, image=list(data.image_shape), latent=list(latents.shape[1:]), guidance=w, batch=batch,
+                                      seconds=times)
+                    print(table({"rows": [row]}).splitlines()[-1], flush=True)
+
+
+def table(result: dict) -> str:
+    """The plugin README's speed table, from the JSON."""
+    lines = ["| dataset | image | latent | guidance w | batch | seconds per batch | candidates / s |", "|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['dataset']} | {'×'.join(map(str, r['image']))} | {tuple(r['latent'])} | {r['guidance']:g} | {r['batch']} | "
+                     f"{mean_std(r['seconds'], 3)} | {r['batch'] / statistics.mean(r['seconds']):.0f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ only reports the stale ones and exits 1).
 
 * ``<!-- bench-table: NAME -->`` … ``<!-- /bench-table -->``: ``bench/NAME.py``'s ``table()`` of
   ``bench/results/NAME.json``; ``NAME-DEVICE`` (``eval_speed-cuda``) renders
-  ``bench/results/NAME-DEVICE.json`` with the same script.
+  ``bench/results/NAME-DEVICE.json`` with the same script; ``NAME:VIEW`` calls ``table(result, "VIEW")``
+  for a bench that renders more than one table from its JSON.
 * ``<!-- options-table: STAGE -->`` … ``<!-- /options-table -->``: the options a stage registers
   (``eval`` for the built-in evaluator's), as ``dd plugins --options`` lists them.
 
@@ -20,15 +21,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"(<!-- (bench|options)-table: (\w+(?:-\w+)?) -->\n)(.*?)(<!-- /\2-table -->)", flags=re.S)
+BLOCK = re.compile(r"(<!-- (bench|options)-table: (\w+(?:-\w+)?(?::\w+)?) -->\n)(.*?)(<!-- /\2-table -->)", flags=re.S)
 
 
 def bench_table(name: str) -> str:
+    name, _, view = name.partition(":")
     script = name.split("-")[0]
     spec = importlib.util.spec_from_file_location(f"bench_{script}", ROOT / "bench" / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.table(json.loads((ROOT / "bench" / "results" / f"{name}.json").read_text()))
+    result = json.loads((ROOT / "bench" / "results" / f"{name}.json").read_text())
+    return module.table(result, view) if view else module.table(result)
 
 
 def options_table(stage: str) -> str:
