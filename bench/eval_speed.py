@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--knobs", action="store_true", help="also bf16, bf16 + channels-last and torch.compile (one after another)")
     args = ap.parse_args()
-    from _common import environment, save_result  # bench/ is the script's folder
+    from _common import Results  # bench/ is the script's folder
 
     import torch
 
@@ -46,7 +46,8 @@ def main() -> None:
     from ddcore.builtins.evaluation import EvalOptions, evaluate, random_subset
 
     device = pick_device(args.device)
-    rows = []
+    results = Results("eval_speed", device, ipc=args.ipc, nets=args.nets, epochs=args.epochs, model=args.model, repeats=args.repeats,
+                      set="random real subset, seed 0", eval_seed=0, baselines="none")  # saved after every row: a timeout keeps the rows done
     for name in args.datasets:
         data = open_dataset(name)
         idx = random_subset(data, [args.ipc] * data.num_classes, torch.Generator().manual_seed(0))
@@ -59,18 +60,10 @@ def main() -> None:
                 r = evaluate(dset, data, options, device, baselines=(), quiet=True)
                 times.append(time.perf_counter() - tick)
                 accs.append(r["distilled"]["accuracies"])
-            rows.append({"dataset": name, "variant": variant, "options": knobs, "batched": knobs["batched"],
-                         "seconds": times, "accuracies": accs})
+            results.add(dataset=name, variant=variant, options=knobs, batched=knobs["batched"], seconds=times, accuracies=accs)
             print(f"{name} {variant}: {statistics.mean(times):.2f} s", flush=True)
-    result = {
-        "bench": "eval_speed", **environment(device),
-        "protocol": {"ipc": args.ipc, "nets": args.nets, "epochs": args.epochs, "model": args.model, "repeats": args.repeats,
-                     "set": "random real subset, seed 0", "eval_seed": 0, "baselines": "none"},
-        "rows": rows,
-    }
-    out = save_result("eval_speed", result, device)
-    print(f"# eval_speed: {result['device']} ({result['device_name']}), {result['threads']} threads -> {out}")
-    print(table(result))
+    print(f"# eval_speed: {results.data['device']} ({results.data['device_name']}), {results.data['threads']} threads -> {results.path}")
+    print(table(results.data))
 
 
 def table(result: dict) -> str:

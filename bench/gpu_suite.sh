@@ -27,7 +27,7 @@ run() { echo "## $*"; timeout "$1" "${@:2}" || echo "## exit $? from: ${*:2}"; }
 run 150 python3 bench/unroll_memory.py --device cuda --iterations 3
 run 120 python3 bench/unroll_memory.py --device cuda --ipc 50 --batch 500 --steps 80 --modes full checkpoint \
     --error-steps --name unroll_memory-cuda-ipc50
-run 150 python3 bench/eval_speed.py --device cuda --knobs --repeats 2
+run 150 python3 bench/eval_speed.py --device cuda --knobs --repeats 2 --epochs 100
 run 60 python3 bench/experts_speed.py --device cuda
 cp bench/results/*-cuda*.json "${OUT:-/tmp}/" 2>/dev/null
 ls -l bench/results/*-cuda*.json

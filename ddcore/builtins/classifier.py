@@ -16,6 +16,7 @@ from torch import nn
 from ddcore.context import derive_seed
 from ddcore.models import architecture_fingerprint, build_model
 from ddcore.progress import progress_bar
+from .augment import Draws
 from .training import TrainSettings, accuracy, data_rows, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,14 +47,14 @@ def real_data_classifier(
     found = cache.load("classifier", spec)
     if found is None:
         log(f"training a {model} classifier on {len(data.train_labels)} real images for {settings.epochs} epochs (cached afterwards)")
-        g = torch.Generator().manual_seed(derive_seed(seed, "train", model))
+        g = Draws.seeded(derive_seed(seed, "train", model), device)  # DSA drawn where the images are
         bar = lambda it: progress_bar(it, desc=f"train {model}", quiet=quiet)  # noqa: E731
         entry = cache.file_for("classifier", spec)
         partial = entry.with_name(f"{entry.stem}.partial.pt")  # each epoch: a killed run continues from it
         if partial.exists():
             log(f"continuing the interrupted training of the {model} classifier from {partial}")
         train_classifier(net, data_rows(data, device), data.train_labels, settings, g, device, progress=bar, resume_file=partial)
-        acc = accuracy(net, data.test_images, data.test_labels, device)
+        acc = accuracy(net, data_rows(data, device, "test"), data.test_labels, device)
         state = {k: v for k, v in net.state_dict().items()}
         state["_test_accuracy"] = torch.tensor(acc)
         cache.save("classifier", spec, state)

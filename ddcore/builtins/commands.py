@@ -82,9 +82,10 @@ def evaluate_artifact(path, pm, options=(), baselines=(), dataset=None, device="
     ds = dataset or dset.facts.get("dataset")
     if not ds:
         raise ConfigError(f"{artifact} does not say which dataset it was made from; pass --dataset.")
-    with using(pm), distributed_context(device).main_first():
+    dist = distributed_context(device)
+    with using(pm), dist.main_first():
         data = load_real_data(ds, pm.registry, Cache(cache_dir))
     if list(data.class_names) != list(dset.class_names) or tuple(data.image_shape) != tuple(dset.images.shape[1:]):
         raise ConfigError(f"{artifact} was made for other classes or image sizes than dataset {ds!r}; pass the matching --dataset.")
-    with run_log(artifact.parent if (artifact.parent / "run.json").is_file() else None):
+    with run_log(artifact.parent if dist.is_main and (artifact.parent / "run.json").is_file() else None):  # rank 0 writes log.txt
         return evaluate_set(dset, artifact, data, pm, chosen, protocol, baselines or ["random"], device, cache_dir, quiet, show)

@@ -141,7 +141,7 @@ def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data
     from .augment import Draws
     from .batched import batchable, train_classifier_batched
     from .collectives import all_gather_objects
-    from .training import accuracy, train_classifier
+    from .training import accuracy, data_rows, train_classifier
 
     ks = dist.mine(len(images)) if dist is not None else list(range(len(images)))
     nets, generators = [], []
@@ -150,7 +150,8 @@ def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data
         nets.append(build_model(protocol.model, data.image_shape[0], data.num_classes, data.image_shape[1:]))
         generators.append(Draws.seeded(derive_seed(protocol.seed, "eval-train", k), device))
     settings = settings_for(protocol, lr, device)
-    test = lambda net: accuracy(net, data.test_images, data.test_labels, device, precision=protocol.precision)  # noqa: E731
+    test_rows = data_rows(data, device, "test")
+    test = lambda net: accuracy(net, test_rows, data.test_labels, device, precision=protocol.precision)  # noqa: E731
     finished = finished or FinishedNets(None, "")
     accs = {k: finished.get(desc, k) for k in ks if finished.get(desc, k) is not None}
     todo = [i for i, k in enumerate(ks) if k not in accs]

@@ -191,13 +191,16 @@ def _resume_training(path: Path, net: nn.Module, opt, draws: Draws, device: torc
 
 
 @torch.no_grad()
-def predict(net: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024,
-            precision: str = "fp32") -> torch.Tensor:
-    """Logits for ``images`` (CPU float tensor out)."""
+def predict(net: nn.Module, images: torch.Tensor | Callable, device: torch.device, batch_size: int = 1024,
+            precision: str = "fp32", count: int | None = None) -> torch.Tensor:
+    """Logits (a CPU float tensor) for ``images``: a tensor, or ``index -> images`` (``data_rows``)
+    for ``count`` rows, read a batch at a time so a split never exists whole as floats."""
     net.eval()
+    batches = (images(i) for i in torch.arange(count).split(batch_size)) if callable(images) else images.split(batch_size)
     with autocast(precision, device):
-        return torch.cat([net(b.to(device)).to(images.dtype).cpu() for b in images.split(batch_size)])
+        return torch.cat([net(b.to(device)).float().cpu() for b in batches])
 
 
-def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, device: torch.device, precision: str = "fp32") -> float:
-    return float((predict(net, images, device, precision=precision).argmax(1) == labels).float().mean())
+def accuracy(net: nn.Module, images: torch.Tensor | Callable, labels: torch.Tensor, device: torch.device, precision: str = "fp32") -> float:
+    """Top-1 accuracy on ``images`` (a tensor or ``data_rows(data, device, "test")``)."""
+    return float((predict(net, images, device, precision=precision, count=len(labels)).argmax(1) == labels).float().mean())

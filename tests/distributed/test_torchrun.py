@@ -60,15 +60,24 @@ def test_edf_split_minibatches_on_two_processes_write_one_run_like_one_process(t
     assert "[rank 1]" in proc.stderr  # the other rank speaks on stderr, marked
     evals = [json.loads((d / "eval.json").read_text()) for d in (tmp_path / "one", out)]
     assert evals[0]["distilled"]["accuracies"] == evals[1]["distilled"]["accuracies"]
+    # `dd eval` under torchrun: one network per rank, and only rank 0 writes the run's log
+    before = len(log)
+    again = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node=2", "-m", "ddcore", "eval", str(out), "--baseline", "none", *EVAL],
+                           capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    added = (out / "log.txt").read_text()[before:]
+    assert added.count("training 1 network(s) of 2") == 1  # rank 1 trained its network but wrote nothing here
 
 
 def test_trajectory_slots_split_over_two_processes_match_one_process(tmp_path):
+    """With the constant-memory unroll and DAE on: DAE weights the gradients after the ranks' reduce."""
     args = ["--dataset", "digits", "--ipc", "1", "--plugins", "edf", "--no-eval",
-            *options("edf", {**EDF_TINY, "iterations": 3, "trajectories_per_iteration": 2, "dae": False})]
+            *options("edf", {**EDF_TINY, "iterations": 3, "trajectories_per_iteration": 2, "dae": True, "unroll": "checkpoint"})]
     dd(1, tmp_path / "one", *args)
     dd(2, tmp_path / "two", *args)
     _, two = same_set(tmp_path / "one", tmp_path / "two")
-    assert two.facts["edf"]["parallel"] == "2 trajectories per iteration over 2 processes"
+    assert two.facts["edf"]["parallel"] == "2 trajectories per iteration over 2 processes" and two.facts["edf"]["unroll"] == "checkpoint"
+    assert "DAE on" in (tmp_path / "two" / "log.txt").read_text()
 
 
 def test_refinement_and_clip_selection_shard_their_images_and_agree_with_one_process(tmp_path):

@@ -55,3 +55,21 @@ def test_experts_trained_together_equal_experts_trained_alone(tmp_path):
             assert torch.allclose(a[-1], b[-1], rtol=1e-4, atol=1e-5)
             assert not torch.equal(a[-1], a[0])  # and it trained
         assert not torch.allclose(alone[0][-1], alone[1][-1])  # experts differ from each other
+
+
+def test_experts_trained_channels_last_equal_the_default_layout():
+    """``expert_channels_last`` changes the memory layout only; unset, it follows bf16 on a GPU."""
+    from types import SimpleNamespace
+
+    from dd_edf.experts import train_expert
+    from dd_edf.matching import expert_channels_last
+
+    data = open_dataset("digits")
+    plain = train_expert(data, SETTINGS, 7, torch.device("cpu"), "expert", True)
+    last = train_expert(data, SETTINGS, 7, torch.device("cpu"), "expert", True, channels_last=True)
+    assert torch.equal(plain[0], last[0]) and not torch.equal(plain[-1], plain[0])
+    assert torch.allclose(plain[-1], last[-1], rtol=1e-4, atol=1e-5)
+    opts = lambda **o: SimpleNamespace(**{"expert_channels_last": None, "expert_precision": "fp32", **o})  # noqa: E731
+    assert expert_channels_last(opts(expert_precision="bf16"), torch.device("cuda"))
+    assert not expert_channels_last(opts(expert_precision="bf16"), torch.device("cpu"))
+    assert not expert_channels_last(opts(), torch.device("cuda")) and expert_channels_last(opts(expert_channels_last=True), torch.device("cpu"))

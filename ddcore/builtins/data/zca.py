@@ -12,7 +12,7 @@ training split's fingerprint, so a run, its evaluation and ``dd show`` fit them 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -27,13 +27,22 @@ class ZCA:
     matrix: torch.Tensor  # (D, D)
     inverse: torch.Tensor  # (D, D)
     eps: float
+    _copies: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def _like(self, name: str, images: torch.Tensor) -> torch.Tensor:
+        """``mean``, ``matrix`` or ``inverse`` on ``images``' device and dtype, copied there once:
+        a per-batch copy of a D×D matrix (600 MB at 64 px) would cost more than the batch."""
+        key = (name, images.device, images.dtype)
+        if key not in self._copies:
+            self._copies[key] = getattr(self, name).to(images)
+        return self._copies[key]
 
     def apply(self, images: torch.Tensor) -> torch.Tensor:
-        flat = images.flatten(1) - self.mean.to(images)
-        return (flat @ self.matrix.to(images)).view_as(images)
+        flat = images.flatten(1) - self._like("mean", images)
+        return (flat @ self._like("matrix", images)).view_as(images)
 
     def undo(self, images: torch.Tensor) -> torch.Tensor:
-        flat = images.flatten(1) @ self.inverse.to(images) + self.mean.to(images)
+        flat = images.flatten(1) @ self._like("inverse", images) + self._like("mean", images)
         return flat.view_as(images)
 
 

@@ -7,14 +7,21 @@ import torch
 from ddcore import Selector
 
 
-def difficulty(net: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """1 − p(y | x) for every image (batched, on the run's device)."""
+def difficulty(net: torch.nn.Module, batches, device: torch.device) -> torch.Tensor:
+    """1 − p(y | x) for every image of the (images, classes) batches, on the run's device."""
     out = []
     with torch.no_grad():
-        for x, y in zip(images.split(512), classes.split(512)):
+        for x, y in batches:
             p = net(x.to(device)).softmax(1).cpu()
             out.append(1 - p[torch.arange(len(y)), y])
     return torch.cat(out)
+
+
+def real_batches(data, device: torch.device, size: int = 512):
+    """The real training split a batch at a time: ``images_of`` normalises only those rows, so the
+    split stays in its compact source form on the host."""
+    for idx in torch.arange(len(data.train_labels)).split(size):
+        yield data.images_of("train", idx, device), data.train_labels[idx]
 
 
 class DifficultyGuidedSelector(Selector):
@@ -30,8 +37,8 @@ class DifficultyGuidedSelector(Selector):
         opts = ctx.options_for("dgs")
         net = real_data_classifier(ctx.cache, data, opts.model, TrainSettings(epochs=opts.epochs), ctx.seed, ctx.device,
                                    log=ctx.log, quiet=ctx.quiet)
-        d_pool = difficulty(net, pool.images, pool.classes, ctx.device)
-        d_real = difficulty(net, data.train_images, data.train_labels, ctx.device)
+        d_pool = difficulty(net, zip(pool.images.split(512), pool.classes.split(512)), ctx.device)
+        d_real = difficulty(net, real_batches(data, ctx.device), ctx.device)
         g = ctx.generator("dgs-sampling")
         keep, transformed = [], torch.zeros(len(pool))
         for c in range(pool.num_classes):

@@ -100,7 +100,10 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
 
     def prepare(images01: torch.Tensor) -> torch.Tensor:
         return model_input(preprocess, images01)
-    images = data.denormalize(data.train_images)
+
+    def pixels01(idx: torch.Tensor) -> torch.Tensor:
+        """Rows of the training split in [0, 1], read a batch at a time (the split stays compact on the host)."""
+        return data.denormalize(data.images_of("train", idx, device))
     captions = [[t.format(n.replace("_", " ")) for t in templates] for n in data.class_names]
     tokens = torch.stack([tokenizer(c) for c in captions])  # (classes, templates, 77)
     loss_fn = open_clip.ClipLoss()
@@ -115,10 +118,10 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
     model.train()
     bar = progress_bar(range(done, s.epochs), desc="fit clip", quiet=quiet)
     for epoch in bar:
-        for idx in torch.randperm(len(images), generator=g).split(s.batch_size):
+        for idx in torch.randperm(len(data.train_labels), generator=g).split(s.batch_size):
             y = data.train_labels[idx]
             pick = torch.randint(len(templates), (len(idx),), generator=g)
-            img = model.encode_image(prepare(images[idx]).to(device), normalize=True)
+            img = model.encode_image(prepare(pixels01(idx)), normalize=True)
             txt = model.encode_text(tokens[y, pick].to(device), normalize=True)
             loss = loss_fn(img, txt, model.logit_scale.exp())
             opt.zero_grad(set_to_none=True)
@@ -128,7 +131,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
                 model.logit_scale.clamp_(0, 4.6052)  # CLIP's cap: temperature ≥ 1/100
         bar.set_postfix(loss=f"{loss.item():.3f}")
         save_progress(partial, {"model": model.state_dict(), "opt": opt.state_dict(), "rng": g.get_state(), "epochs": epoch + 1})
-    recalibrate_batchnorm(model, images, prepare, s.batch_size, device)
+    recalibrate_batchnorm(model, (pixels01(idx) for idx in torch.arange(len(data.train_labels)).split(s.batch_size)), prepare)
     log(f"fitted: last contrastive loss {loss.item():.3f}, logit scale {model.logit_scale.exp().item():.1f}")
     pre = {k: v for k, v in open_clip.get_model_preprocess_cfg(model).items() if k in ("mean", "std", "interpolation", "resize_mode")}
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": s.model_cfg(), "preprocess_cfg": pre}, indent=2))
@@ -136,7 +139,7 @@ def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], s
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model, images01: torch.Tensor, prepare, batch_size: int, device: torch.device) -> None:
+def recalibrate_batchnorm(model, batches01, prepare) -> None:
     """Replace BatchNorm's running statistics by exact averages over the training images.
 
     The running averages gathered while the weights moved were far off: on digits the fitted
@@ -148,8 +151,8 @@ def recalibrate_batchnorm(model, images01: torch.Tensor, prepare, batch_size: in
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the passes below
     model.train()
-    for batch in images01.split(batch_size):
-        model.encode_image(prepare(batch).to(device))
+    for batch in batches01:
+        model.encode_image(prepare(batch))
     for m in norms:
         m.momentum = 0.1
     model.eval()

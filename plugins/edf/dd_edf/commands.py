@@ -21,11 +21,12 @@ def edf_group():
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", help="bf16: forward passes under autocast (GPU).")
 @click.option("--batched/--one-by-one", default=None, help="Train experts together (vmap); default: together on a GPU only.")
 @click.option("--compile", "compile_", is_flag=True, help="Run each expert's network through torch.compile.")
+@click.option("--channels-last", is_flag=True, help="Store networks and batches channels-last (one after another; helps bf16 on GPUs).")
 @click.option("--seed", type=int, default=0, help="The run seed the experts are keyed by (dd run --seed).")
 @click.option("--device", default="auto")
 @click.option("--cache-dir", default=None)
 @click.option("--download", is_flag=True, help="Allow the dataset to download (cifar10/100).")
-def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, precision, batched, compile_, seed, device, cache_dir, download):
+def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, precision, batched, compile_, channels_last, seed, device, cache_dir, download):
     """Train (or find in the cache) expert trajectories; interrupted training resumes per expert."""
     from ddcore import Cache, check_model_name, distributed_context, open_dataset, pick_device
 
@@ -36,9 +37,11 @@ def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, precision, batc
     with d.main_first():
         data = open_dataset(dataset, cache_dir, download)
     settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho, precision=precision)
-    trajs = load_or_train_experts(Cache(cache_dir), data, settings, num, seed, pick_device(device),
-                                  log=lambda m: click.echo(m, err=True), batched=batched, compile=compile_, dist=d)
-    click.echo(f"{len(trajs)} experts × {trajs[0].shape[0] - 1} epochs × {trajs[0].shape[1]} parameters ready for {dataset}")
+    # progress through the `ddcore.edf` logger: the CLI prefixes another rank's lines with its rank
+    trajs = load_or_train_experts(Cache(cache_dir), data, settings, num, seed, pick_device(device), batched=batched, compile=compile_,
+                                  channels_last=channels_last, dist=d)
+    if d.is_main:
+        click.echo(f"{len(trajs)} experts × {trajs[0].shape[0] - 1} epochs × {trajs[0].shape[1]} parameters ready for {dataset}")
 
 
 @edf_group.command("presets")

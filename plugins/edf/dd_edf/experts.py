@@ -39,10 +39,11 @@ class ExpertSettings:
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
     precision: str = "fp32"
 
-    def training(self, compile: bool = False) -> TrainSettings:
+    def training(self, compile: bool = False, channels_last: bool = False) -> TrainSettings:
+        """The shared loop's settings; ``compile`` and ``channels_last`` only change how fast it runs (not cache keys)."""
         return TrainSettings(epochs=self.epochs, lr=self.lr, momentum=0.0, weight_decay=0.0, batch_size=self.batch_size,
                              dsa_strategy=self.dsa_strategy, decay_at_half=False, sam_rho=self.sam_rho,
-                             precision=self.precision, compile=compile)
+                             precision=self.precision, compile=compile, channels_last=channels_last)
 
 
 def _expert_net(data, settings: ExpertSettings, seed: int):
@@ -55,13 +56,13 @@ def _draws(seed: int, device: torch.device) -> Draws:
 
 
 def train_expert(data, settings: ExpertSettings, seed: int, device: torch.device, desc: str, quiet: bool,
-                 compile: bool = False) -> torch.Tensor:
+                 compile: bool = False, channels_last: bool = False) -> torch.Tensor:
     """One trajectory: (epochs + 1) × P parameters, epoch 0 being the initialisation."""
-    return train_experts(data, settings, [seed], device, desc, quiet, batched=False, compile=compile)[0]
+    return train_experts(data, settings, [seed], device, desc, quiet, batched=False, compile=compile, channels_last=channels_last)[0]
 
 
 def train_experts(data, settings: ExpertSettings, seeds: list[int], device: torch.device, desc: str, quiet: bool,
-                  batched: bool, compile: bool = False) -> list[torch.Tensor]:
+                  batched: bool, compile: bool = False, channels_last: bool = False) -> list[torch.Tensor]:
     """One trajectory per seed; together (vmap) when ``batched`` and the network allows it."""
     nets = [_expert_net(data, settings, s).to(device) for s in seeds]
     draws = [_draws(s, device) for s in seeds]
@@ -77,7 +78,7 @@ def train_experts(data, settings: ExpertSettings, seeds: list[int], device: torc
                                  progress=bar, on_epoch=save_all)
     else:
         for k, net in enumerate(nets):
-            train_classifier(net, x_all, y_all, settings.training(compile), draws[k], device, progress=bar,
+            train_classifier(net, x_all, y_all, settings.training(compile, channels_last), draws[k], device, progress=bar,
                              on_epoch=lambda trained, k=k: snapshots[k].append(flatten_parameters(trained).cpu()))
     return [torch.stack(shots) for shots in snapshots]
 
@@ -116,10 +117,18 @@ class Trajectory:
         with safe_open(self.path, framework="pt") as f:
             return f.get_slice("trajectory")[row]
 
+    def on(self, epoch: int, device: torch.device) -> torch.Tensor:
+        """``self[epoch]`` on ``device``; to a GPU from pinned memory without waiting for it (the
+        copy queues behind the GPU's work instead of stalling the host until the GPU is idle)."""
+        row = self[epoch]
+        if torch.device(device).type != "cuda":
+            return row.to(device)
+        return row.pin_memory().to(device, non_blocking=True)
+
 
 def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed: int, device: torch.device,
                           log=logging.getLogger("ddcore.edf").info, quiet: bool = False,
-                          batched: bool | None = None, compile: bool = False, dist=None) -> list[Trajectory]:
+                          batched: bool | None = None, compile: bool = False, channels_last: bool = False, dist=None) -> list[Trajectory]:
     """``num`` trajectories, trained (and cached one file each) where the cache lacks them or holds a
     damaged file (checksummed by the cache, which sets a damaged one aside); returned as ``Trajectory`` readers, not tensors. ``batched``: train the missing
     ones together, up to ``GROUP`` at a time (unset: together on a GPU, one by one on a CPU).
@@ -138,7 +147,7 @@ def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed:
         chunk = mine[start:start + group]
         desc = f"expert {chunk[0] + 1}/{num}" if len(chunk) == 1 else f"experts {chunk[0] + 1}-{chunk[-1] + 1}/{num}"
         seeds = [derive_seed(seed, "expert", i) for i in chunk]
-        for i, traj in zip(chunk, train_experts(data, settings, seeds, device, desc, quiet, together, compile)):
+        for i, traj in zip(chunk, train_experts(data, settings, seeds, device, desc, quiet, together, compile, channels_last)):
             cache.save("edf-expert", {**common, "index": i}, {"trajectory": traj})
     if dist is not None:
         dist.barrier()  # every rank's experts are on disk

@@ -81,12 +81,20 @@ def parallel_note(slots: int | None, dist) -> str:
     return f"; each minibatch split over {dist.world_size} processes" if dist.active else ""
 
 
+def expert_channels_last(opts, device: torch.device) -> bool:
+    """``expert_channels_last``, or when unset what evaluation does: channels-last for bf16 on a GPU."""
+    if opts.expert_channels_last is not None:
+        return opts.expert_channels_last
+    return device.type == "cuda" and opts.expert_precision == "bf16"
+
+
 def distill(ctx, data, per_class: int) -> DistilledSet:
     """The ``edf`` stage: experts (cached), initial set, then ``iterations`` outer steps."""
     opts = ctx.options_for(STAGE)
     device = ctx.device
     trajectories = load_or_train_experts(ctx.cache, data, expert_settings(opts), opts.num_experts, ctx.seed, device, ctx.log, ctx.quiet,
-                                         batched=opts.experts_batched, compile=opts.expert_compile, dist=ctx.dist)
+                                         batched=opts.experts_batched, compile=opts.expert_compile,
+                                         channels_last=expert_channels_last(opts, device), dist=ctx.dist)
     net = build_model(opts.expert_model, data.image_shape[0], data.num_classes, data.image_shape[1:]).to(device)
     for p in net.parameters():
         p.requires_grad_(False)
@@ -127,7 +135,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         s = int(torch.randint(low, high, (1,), generator=gen_start))
         e = int(torch.randint(len(trajectories), (1,), generator=gen_start))
         traj = trajectories[e]
-        theta_s, theta_t = traj[s].to(device), traj[s + opts.expert_epochs].to(device)
+        theta_s, theta_t = traj.on(s, device), traj.on(s + opts.expert_epochs, device)
         student = theta_s.clone().requires_grad_(True)
         theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, gen_batch, soft, mode,
                          precision=opts.unroll_precision, dist=dist)

@@ -59,6 +59,8 @@ class EdfOptions(Options):
     experts_batched: bool | None = Field(None, description="train missing experts together (vmap, up to 10 at a time); "
                                                            "unset = together on a GPU, one after another on a CPU")
     expert_compile: bool = Field(False, description="run each expert's network through torch.compile (one after another only)")
+    expert_channels_last: bool | None = Field(None, description="store experts and their batches channels-last (one after another only); "
+                                              "unset: on for bf16 on a GPU, as eval.channels_last")
     # matching engine
     iterations: int = Field(300, ge=1, description="outer distillation iterations")
     syn_steps: int = Field(20, ge=1, description="N: inner SGD steps of the student on the synthetic images")
