@@ -7,7 +7,7 @@ calls with generators in the same state apply identical transforms (the "siamese
 resumed runs repeat the same draws.
 
 Families (defaults as in the DSA paper): ``color`` (brightness ±0.5, saturation ×[0, 2],
-contrast ×[0.5, 1.5]), ``crop`` (translate by up to 12.5 % with zero padding), ``cutout`` (zero
+contrast ×[0.5, 1.5]), ``crop`` (translate by up to 12.5 % with zero padding; ``crop_ratio``), ``cutout`` (zero
 a square half the image side), ``flip`` (horizontal, p = 0.5), ``scale`` (×[1/1.2, 1.2] per
 axis), ``rotate`` (±15°). ``mode="single"`` applies one randomly chosen family per call (the
 papers' default), ``mode="all"`` applies them in sequence.
@@ -34,6 +34,7 @@ class DSAParams:
     flip_prob: float = 0.5
     scale_ratio: float = 1.2
     rotate_degrees: float = 15.0
+    align_corners: bool = False  # scale/rotate sampling grid; the MTT/DATM/EDF code uses True
 
 
 class Draws:
@@ -95,9 +96,9 @@ def _color(x, p, g):
     return (x - m) * (_u(n, g, x.device) + p.contrast).view(n, 1, 1, 1) + m
 
 
-def _affine(x, theta):
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+def _affine(x, theta, align_corners: bool):
+    grid = F.affine_grid(theta, list(x.shape), align_corners=align_corners)
+    return F.grid_sample(x, grid, align_corners=align_corners, padding_mode="zeros")
 
 
 def _scale(x, p, g):
@@ -107,7 +108,7 @@ def _scale(x, p, g):
     sy = _u(n, g, x.device) * (p.scale_ratio - lo) + lo
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 1, 1] = sx, sy
-    return _affine(x, theta)
+    return _affine(x, theta, p.align_corners)
 
 
 def _rotate(x, p, g):
@@ -116,7 +117,7 @@ def _rotate(x, p, g):
     theta = torch.zeros(n, 2, 3, device=x.device, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 0, 1] = torch.cos(a), torch.sin(a)
     theta[:, 1, 0], theta[:, 1, 1] = -torch.sin(a), torch.cos(a)
-    return _affine(x, theta)
+    return _affine(x, theta, p.align_corners)
 
 
 def _flip(x, p, g):

@@ -66,10 +66,12 @@ def train_classifier_batched(nets: list[nn.Module], images: list[torch.Tensor], 
     for epoch in progress(epochs) if progress else epochs:
         if settings.decay_at_half and epoch == settings.epochs // 2 + 1:
             lr = settings.lr * 0.1
+            if settings.reset_momentum_at_decay:
+                momentum = {k: None for k in params}
         orders = [d.permutation(len(ys[0])).to(device) for d in draws]
         for start in range(0, len(orders[0]), settings.batch_size):
             idx = [o[start:start + settings.batch_size] for o in orders]
-            batch = torch.stack([dsa(x(i), d, settings.dsa_strategy) if settings.dsa_strategy != "none" else x(i)
+            batch = torch.stack([dsa(x(i), d, settings.dsa_strategy, params=settings.dsa_params) if settings.dsa_strategy != "none" else x(i)
                                  for x, i, d in zip(xs, idx, draws)])
             grads = gradients(batch, idx)
             if settings.sam_rho > 0:

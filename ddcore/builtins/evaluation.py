@@ -47,6 +47,11 @@ class EvalOptions(Options):
     weight_decay: float = Field(5e-4, ge=0, description="SGD weight decay")
     batch_size: int = Field(256, ge=1, description="minibatch size")
     dsa_strategy: str = Field(DSA_STRATEGY, description="DSA families joined by '_', one drawn per batch; 'none' disables augmentation")
+    dsa_crop_ratio: float = Field(0.125, ge=0, le=0.5, description="DSA crop: shift by up to this fraction of the side "
+                                                                   "(the official EDF code: 0.25 on 8×8 digits, ±2 px)")
+    dsa_align_corners: bool = Field(False, description="DSA scale/rotate grids with align_corners=True, as the MTT/DATM/EDF code")
+    reset_momentum_at_decay: bool = Field(False, description="drop SGD's momentum at the learning-rate decay, as the official "
+                                                             "evaluation does by recreating its optimiser there")
     temperature: float = Field(1.0, gt=0, description="soft labels: cross-entropy against softmax(logits / temperature)")
     seed: int = Field(0, description="seeds network k's initialisation and batch order (the same for the set and its baselines)")
     batched: bool | None = Field(None, description="train the K networks together (vmap) instead of one after another; "
@@ -78,6 +83,7 @@ LOG = logging.getLogger("ddcore.evaluation")  # log.txt always; stderr under `dd
 
 
 def settings_for(protocol: EvalOptions, lr: float, device: torch.device):
+    from .augment import DSAParams
     from .training import TrainSettings
 
     channels_last = protocol.channels_last if protocol.channels_last is not None else (
@@ -85,6 +91,8 @@ def settings_for(protocol: EvalOptions, lr: float, device: torch.device):
     return TrainSettings(
         epochs=protocol.epochs, lr=lr, momentum=protocol.momentum, weight_decay=protocol.weight_decay,
         batch_size=protocol.batch_size, dsa_strategy=protocol.dsa_strategy, temperature=protocol.temperature,
+        dsa_params=DSAParams(crop_ratio=protocol.dsa_crop_ratio, align_corners=protocol.dsa_align_corners),
+        reset_momentum_at_decay=protocol.reset_momentum_at_decay,
         precision=protocol.precision, channels_last=channels_last, compile=protocol.compile,
     )
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .augment import DEFAULT_STRATEGY, Draws, as_draws, dsa
+from .augment import DEFAULT_STRATEGY, DSAParams, Draws, as_draws, dsa
 
 Precision = Literal["fp32", "bf16"]
 
@@ -35,6 +35,8 @@ class TrainSettings:
     dsa_strategy: str = DEFAULT_STRATEGY  # "none" turns augmentation off
     temperature: float = 1.0
     decay_at_half: bool = True  # lr × 0.1 after half the epochs (the MTT/DATM protocol)
+    reset_momentum_at_decay: bool = False  # the official evaluation recreates SGD at the decay, dropping its momentum
+    dsa_params: DSAParams = DSAParams()  # crop ratio, align_corners, ... of the DSA families
     sam_rho: float = 0.0  # > 0: sharpness-aware minimisation with this radius (the DATM/EDF expert buffers)
     precision: Precision = "fp32"
     channels_last: bool = False
@@ -130,10 +132,12 @@ def train_classifier(
         if settings.decay_at_half and epoch >= settings.epochs // 2 + 1:
             for group in opt.param_groups:
                 group["lr"] = settings.lr * 0.1
+            if settings.reset_momentum_at_decay and epoch == settings.epochs // 2 + 1:
+                opt.state.clear()  # what a new SGD optimiser at the decay starts with
         order = draws.permutation(len(y_all)).to(device)
         for start in range(0, len(order), settings.batch_size):
             idx = order[start:start + settings.batch_size]
-            x = dsa(x_all(idx), draws, settings.dsa_strategy) if settings.dsa_strategy != "none" else x_all(idx)
+            x = dsa(x_all(idx), draws, settings.dsa_strategy, params=settings.dsa_params) if settings.dsa_strategy != "none" else x_all(idx)
             x = x.contiguous(memory_format=memory_format)
 
             def loss_of(f, x=x, idx=idx):

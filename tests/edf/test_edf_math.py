@@ -92,3 +92,18 @@ def test_presets_fill_unset_options_and_user_values_win():
         EdfOptions(preset="digits-ipc11")
     with pytest.raises(ValueError, match="expert_train_epochs"):
         EdfOptions(expert_train_epochs=3, max_start_epoch=5)
+
+
+def test_experts_without_replacement_use_each_expert_once_per_pass_as_the_official_code():
+    from types import SimpleNamespace
+
+    from dd_edf.matching import expert_index
+
+    without = SimpleNamespace(expert_sampling="without_replacement")
+    passes = [[expert_index(without, 0, d, 5, None) for d in range(p * 5, p * 5 + 5)] for p in range(4)]
+    assert all(sorted(one) == [0, 1, 2, 3, 4] for one in passes)  # every expert once in each pass
+    assert len({tuple(one) for one in passes}) > 1  # reshuffled between passes
+    assert [expert_index(without, 0, 7, 5, None)] * 2 == [expert_index(without, 0, 7, 5, None) for _ in range(2)]  # a function of the draw
+    g = torch.Generator().manual_seed(0)
+    drawn = [expert_index(SimpleNamespace(expert_sampling="with_replacement"), 0, d, 5, g) for d in range(20)]
+    assert any(sorted(drawn[i:i + 5]) != [0, 1, 2, 3, 4] for i in range(0, 20, 5))  # with replacement repeats within a pass

@@ -4,7 +4,9 @@
 linear layer. "instancenorm" is ``GroupNorm(C, C)`` with affine parameters, as in the papers.
 The classifier's input size comes from a dry forward pass (pooling stops at 1×1), so any image
 size works. ``convnet`` without a depth is D3, or D2 on 8×8 digits (``default_depth``); an
-explicit depth whose instance norm would see a 1×1 map is refused.
+explicit depth whose instance norm would see a 1×1 map is refused. ``first_padding`` (``-padN``)
+pads the first convolution by N instead of 1, so its maps grow by 2(N − 1): ``convnet-pad3``
+is the official code's network for 1-channel images (8 → 12 → 6 → 3, 28 → 32 → 16 → 8 → 4).
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ class ConvNet(nn.Module):
     """ConvNet-D{depth}, width ``width``; ``embed`` gives the penultimate (flattened) features."""
 
     def __init__(self, channels: int, num_classes: int, image_size: tuple[int, int], width: int = 128,
-                 depth: int | None = None, norm: str = "instancenorm", pooling: str = "avgpool"):
+                 depth: int | None = None, norm: str = "instancenorm", pooling: str = "avgpool", first_padding: int = 1):
         super().__init__()
-        depth = default_depth(image_size) if depth is None else depth
+        grown = 2 * (first_padding - 1)  # the first convolution's maps are this much larger than the image
+        depth = default_depth((image_size[0] + grown, image_size[1] + grown)) if depth is None else depth
         self.depth = depth
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}")
@@ -51,6 +54,8 @@ class ConvNet(nn.Module):
         h, w = image_size
         in_ch = channels
         for block in range(depth):
+            padding = first_padding if block == 0 else 1
+            h, w = h + 2 * (padding - 1), w + 2 * (padding - 1)  # the convolution's output, which the norm sees
             if norm in ("instancenorm", "layernorm") and h * w == 1:
                 from ddcore.errors import ConfigError
 
@@ -58,7 +63,7 @@ class ConvNet(nn.Module):
                     f"a depth-{depth} ConvNet is too deep for {image_size[0]}×{image_size[1]} images: block {block + 1} would "
                     f"normalise a 1×1 map (always zero); use depth ≤ {block} or another norm."
                 )
-            layers += [nn.Conv2d(in_ch, width, 3, padding=1), _norm(norm, width), nn.ReLU(inplace=False)]
+            layers += [nn.Conv2d(in_ch, width, 3, padding=padding), _norm(norm, width), nn.ReLU(inplace=False)]
             if pooling != "none" and min(h, w) >= 2:
                 layers.append(nn.AvgPool2d(2) if pooling == "avgpool" else nn.MaxPool2d(2))
                 h, w = h // 2, w // 2

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ddcore import (
-    Draws, TrainSettings, architecture_fingerprint, batchable, build_model, data_rows, derive_seed, progress_bar,
+    DSAParams, Draws, TrainSettings, architecture_fingerprint, batchable, build_model, data_rows, derive_seed, progress_bar,
     train_classifier, train_classifier_batched,
 )
 
@@ -38,12 +38,24 @@ class ExpertSettings:
     sam_rho: float = 0.0
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
     precision: str = "fp32"
+    dsa_crop_ratio: float = 0.125
+    dsa_align_corners: bool = False
+
+    def key(self) -> dict:
+        """What experts are cached under: the DSA fields only when they differ from DSA's defaults,
+        so experts cached before those options existed are still found."""
+        fields = asdict(self)
+        for name, default in (("dsa_crop_ratio", 0.125), ("dsa_align_corners", False)):
+            if fields[name] == default:
+                del fields[name]
+        return fields
 
     def training(self, compile: bool = False, channels_last: bool = False) -> TrainSettings:
         """The shared loop's settings; ``compile`` and ``channels_last`` only change how fast it runs (not cache keys)."""
         return TrainSettings(epochs=self.epochs, lr=self.lr, momentum=0.0, weight_decay=0.0, batch_size=self.batch_size,
                              dsa_strategy=self.dsa_strategy, decay_at_half=False, sam_rho=self.sam_rho,
-                             precision=self.precision, compile=compile, channels_last=channels_last)
+                             precision=self.precision, compile=compile, channels_last=channels_last,
+                             dsa_params=DSAParams(crop_ratio=self.dsa_crop_ratio, align_corners=self.dsa_align_corners))
 
 
 def _expert_net(data, settings: ExpertSettings, seed: int):
@@ -88,7 +100,7 @@ def experts_spec(data, settings: ExpertSettings, seed: int) -> dict:
     net = build_model(settings.model, data.image_shape[0], data.num_classes, data.image_shape[1:])
     return {"data": data.fingerprint(), "shape": list(data.image_shape), "classes": data.num_classes,
             "architecture": architecture_fingerprint(net),
-            "settings": asdict(settings), "seed": seed, "code": CODE_VERSION}
+            "settings": settings.key(), "seed": seed, "code": CODE_VERSION}
 
 
 class Trajectory:

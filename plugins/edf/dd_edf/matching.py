@@ -22,13 +22,16 @@ so every rank takes the same step and ends with the same set.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 
 import torch
 
-from ddcore import DistilledSet, Draws, MatchingTerms, PixelGradients, PluginError, all_reduce_, build_model, derive_seed
+from ddcore import (
+    DSAParams, DistilledSet, Draws, MatchingTerms, PixelGradients, PluginError, all_reduce_, build_model, derive_seed, dsa,
+)
 
 from .experts import ExpertSettings, load_or_train_experts
 from .flat import FlatModel
@@ -63,7 +66,8 @@ def unroll_mode(opts, fmodel, theta, x, y, step_size, batch: int, soft: bool, de
 def expert_settings(opts) -> ExpertSettings:
     """The experts a run with these ``edf.*`` options matches against (what they are cached under)."""
     return ExpertSettings(model=opts.expert_model, epochs=opts.expert_train_epochs, lr=opts.lr_teacher,
-                          batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho, precision=opts.expert_precision)
+                          batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho, precision=opts.expert_precision,
+                          dsa_crop_ratio=opts.expert_dsa_crop_ratio, dsa_align_corners=opts.expert_dsa_align_corners)
 
 
 def slot_generators(seed: int, iteration: int, slot: int, device) -> tuple[torch.Generator, Draws]:
@@ -71,6 +75,17 @@ def slot_generators(seed: int, iteration: int, slot: int, device) -> tuple[torch
     seeds of its own, so it draws the same wherever (on whichever rank) it runs."""
     g_start = torch.Generator().manual_seed(derive_seed(seed, STAGE, "slot-start", iteration, slot))
     return g_start, Draws.seeded(derive_seed(seed, STAGE, "slot-unroll", iteration, slot), device)
+
+
+def expert_index(opts, seed: int, draw: int, count: int, gen_start: torch.Generator) -> int:
+    """The expert of the run's ``draw``-th segment. With replacement: drawn from ``gen_start``.
+    Without (MTT/DATM/EDF's code): draw d is position d mod n of pass d // n, each pass its own
+    shuffle of the n experts, so every expert is used once per pass; a function of d alone, so a
+    resumed run and every rank agree."""
+    if opts.expert_sampling == "with_replacement":
+        return int(torch.randint(count, (1,), generator=gen_start))
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(derive_seed(seed, STAGE, "expert-pass", draw // count)))
+    return int(order[draw % count])
 
 
 def parallel_note(slots: int | None, dist) -> str:
@@ -123,21 +138,22 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
     if split is not None and split.active and batch < split.world_size:
         raise PluginError(STAGE, f"batch_syn {batch} is smaller than the {split.world_size} processes that share each "
                                  "minibatch; raise edf.batch_syn or set edf.trajectories_per_iteration.")
+    augment = functools.partial(dsa, params=DSAParams(crop_ratio=opts.dsa_crop_ratio, align_corners=opts.dsa_align_corners))
     mode = unroll_mode(opts, fmodel, trajectories[0][0].to(device), x, y, step_size, batch, soft, device, ctx.log, split)
     ctx.log(f"{opts.method} matching: {len(x)} images, {opts.iterations} iterations × {opts.syn_steps} steps ({mode} unroll), "
             f"P = {fmodel.num_parameters} parameters, CPD ρ = {opts.cpd_ratio}, DAE {'on' if opts.dae else 'off'}"
             + parallel_note(slots, ctx.dist))
     learnable = [x, step_size] + ([y] if y.requires_grad else [])
 
-    def match(it: int, gen_start, gen_batch, dist) -> torch.Tensor:
-        """One expert segment's matching loss (MTT eq. 1–3 with the active weights)."""
+    def match(it: int, draw: int, gen_start, gen_batch, dist) -> torch.Tensor:
+        """One expert segment's matching loss (MTT eq. 1–3 with the active weights); ``draw`` counts segments."""
         low, high = start_epoch_bounds(opts, it)
         s = int(torch.randint(low, high, (1,), generator=gen_start))
-        e = int(torch.randint(len(trajectories), (1,), generator=gen_start))
+        e = expert_index(opts, ctx.seed, draw, len(trajectories), gen_start)
         traj = trajectories[e]
         theta_s, theta_t = traj.on(s, device), traj.on(s + opts.expert_epochs, device)
         student = theta_s.clone().requires_grad_(True)
-        theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, gen_batch, soft, mode,
+        theta_n = unroll(fmodel, student, x, y, step_size, opts.syn_steps, batch, gen_batch, soft, mode, augment=augment,
                          precision=opts.unroll_precision, dist=dist)
         terms = MatchingTerms(numerator=(theta_n - theta_t) ** 2, denominator=(theta_s - theta_t) ** 2, iteration=it,
                               info={"start_epoch": s, "expert": e})
@@ -148,7 +164,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
         tick = time.perf_counter()
         learn.zero_grad()
         if slots is None:
-            loss = match(it, g_start, g_batch, split)
+            loss = match(it, it, g_start, g_batch, split)
             loss.backward()
             all_reduce_([t.grad for t in (x, y) if t.requires_grad], ctx.dist)  # each rank's rows of the minibatches
             loss = loss.detach()
@@ -158,7 +174,7 @@ def distill(ctx, data, per_class: int) -> DistilledSet:
                 t.grad = torch.zeros_like(t)
             for k in ctx.dist.mine(slots):  # slot k draws from its own seeds, wherever it runs
                 gen_start, gen_batch = slot_generators(ctx.seed, it, k, device)
-                part = match(it, gen_start, gen_batch, None) / slots
+                part = match(it, it * slots + k, gen_start, gen_batch, None) / slots
                 part.backward()
                 loss += part.detach()
             all_reduce_([*(t.grad for t in learnable), loss], ctx.dist)  # the mean over all K slots

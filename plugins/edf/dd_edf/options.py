@@ -55,6 +55,8 @@ class EdfOptions(Options):
     lr_teacher: float = Field(0.05, gt=0, description="experts' SGD learning rate; also the initial learnable step size")
     expert_batch: int = Field(128, ge=1, description="experts' minibatch size")
     expert_sam_rho: float = Field(0.0, ge=0, description="sharpness-aware expert training (SAM radius); 0 = plain SGD as in MTT")
+    expert_dsa_crop_ratio: float = Field(0.125, ge=0, le=0.5, description="experts' DSA crop: shift by up to this fraction of the side")
+    expert_dsa_align_corners: bool = Field(False, description="experts' DSA scale/rotate grids with align_corners=True (the official code)")
     expert_precision: Literal["fp32", "bf16"] = Field("fp32", description="experts' forward passes: fp32, or bf16 autocast (GPU)")
     experts_batched: bool | None = Field(None, description="train missing experts together (vmap, up to 10 at a time); "
                                                            "unset = together on a GPU, one after another on a CPU")
@@ -69,7 +71,13 @@ class EdfOptions(Options):
     current_max_start_epoch: int = Field(5, ge=1, description="T_cur: initial upper bound of the start window (datm)")
     max_start_epoch: int = Field(10, ge=1, description="T_max: final upper bound of the start window")
     expansion_end: int | None = Field(None, ge=1, description="E_exp: iteration at which the window reaches T_max; unset = iterations/2")
+    expert_sampling: Literal["with_replacement", "without_replacement"] = Field(
+        "with_replacement", description="which expert a segment comes from: drawn at random each time, or as the official code "
+                                        "does, a shuffled pass over all experts, reshuffled after each pass")
     batch_syn: int | None = Field(None, ge=1, description="synthetic images per inner step; unset = all")
+    dsa_crop_ratio: float = Field(0.125, ge=0, le=0.5, description="DSA crop in the unroll: shift by up to this fraction of the side "
+                                                                   "(the official EDF code on digits: ±2 px, 0.25)")
+    dsa_align_corners: bool = Field(False, description="DSA scale/rotate grids in the unroll with align_corners=True (the official code)")
     trajectories_per_iteration: int | None = Field(
         None, ge=1, description="K expert segments matched per outer iteration, their gradients averaged (torchrun: "
                                 "split across the ranks); unset = one, and torchrun splits each minibatch instead")
