@@ -13,15 +13,16 @@ def dd(*args: str) -> None:
 
 
 def evaluate(path: Path, dataset: str, nets: int, epochs: int, baseline: bool = True) -> dict:
-    """`dd eval` on a run folder or a set file; returns its eval.json.
+    """`dd eval` on a run folder or a set file; returns the result file it wrote (``eval-KEY.json``).
 
     The random-real baseline depends only on the dataset, IPC and protocol (same seeds), so a
     bench that evaluates many sets of one IPC computes it once and passes ``baseline=False`` after.
     """
-    dd("eval", str(path), "--dataset", dataset, "-q", "-o", f"eval.num_nets={nets}", "-o", f"eval.epochs={epochs}",
-       *([] if baseline else ["--baseline", "none"]))
-    name = "eval.json" if path.is_dir() else f"{path.stem}.eval.json"
-    return json.loads(((path if path.is_dir() else path.parent) / name).read_text())
+    out = subprocess.run([sys.executable, "-m", "ddcore", "eval", str(path), "--dataset", dataset, "-q", "-o", f"eval.num_nets={nets}",
+                          "-o", f"eval.epochs={epochs}", *([] if baseline else ["--baseline", "none"])],
+                         check=True, capture_output=True, text=True).stdout
+    written = [line.removeprefix("wrote ") for line in out.splitlines() if line.startswith("wrote ")]
+    return json.loads(Path(written[-1]).read_text())
 
 
 def rss_bytes() -> int:

@@ -98,10 +98,16 @@ def test_run_eval_show_on_digits(dd, tmp_path):
     assert manifest["per_class"] == {str(i): 2 for i in range(10)} and manifest["stages"][0]["stage"] == "real"
     proc = dd("eval", str(out), *FAST_EVAL, "-q", check=True)
     assert "±" in proc.stdout and "random" in proc.stdout
-    result = json.loads((out / "eval.json").read_text())
+    written = sorted(out.glob("eval-*.json"))
+    assert len(written) == 1 and f"wrote {written[0]}" in proc.stdout and not (out / "eval.json").exists()
+    result = json.loads(written[0].read_text())
     accs = result["distilled"]["accuracies"]
     assert len(accs) == 2 and result["protocol"]["epochs"] == 15
     assert result["random"]["accuracies"] and len(result["random"]["accuracies"]) == 2
+    # another protocol gets a file of its own; the same protocol again rewrites its file with the same numbers
+    dd("eval", str(out), *FAST_EVAL, "-o", "eval.epochs=16", "-q", check=True)
+    dd("eval", str(out), *FAST_EVAL, "-q", check=True)
+    assert len(list(out.glob("eval-*.json"))) == 2 and json.loads(written[0].read_text())["distilled"] == result["distilled"]
     proc = dd("show", str(out), "--imagefolder", str(tmp_path / "png"), check=True)
     assert (out / "show" / "overview.png").exists()
     assert len(list((tmp_path / "png").rglob("*.png"))) == 20
@@ -115,8 +121,9 @@ def test_dd_eval_prints_before_it_writes_and_logs_into_the_run(dd, tmp_path):
     proc = dd("eval", str(out), *FAST_EVAL, check=True)
     log = (out / "log.txt").read_text()
     assert "[eval] eval net: training 2 network(s) of 2" in log and "[eval] eval net 2/2:" in log and "[eval] distilled" in log
-    (out / "eval.json").unlink()
-    (out / "eval.json").mkdir()  # the write will fail
+    written = next(out.glob("eval-*.json"))
+    written.unlink()
+    written.mkdir()  # the write will fail
     proc = dd("eval", str(out), *FAST_EVAL)
     assert proc.returncode != 0 and "distilled" in proc.stdout and "±" in proc.stdout
 

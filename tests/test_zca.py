@@ -57,7 +57,7 @@ def test_a_run_on_whitened_data_evaluates_and_shows_in_pixel_space(dd, tmp_path)
     dd("run", "--dataset", "digits?zca=0.1", "--ipc", "2", "--no-eval", "-q", "--out", str(out), check=True)
     assert json.loads((out / "manifest.json").read_text())["dataset"] == "digits?zca=0.1"
     proc = dd("eval", str(out), "-o", "eval.num_nets=1", "-o", "eval.epochs=2", "-q", check=True)
-    assert json.loads((out / "eval.json").read_text())["dataset"]["zca_eps"] == 0.1 and "±" in proc.stdout
+    assert json.loads(next(out.glob("eval-*.json")).read_text())["dataset"]["zca_eps"] == 0.1 and "±" in proc.stdout
     dd("show", str(out), check=True)
     from PIL import Image
     import numpy as np

@@ -56,13 +56,14 @@ def register_commands(cli):
         """Train K fresh nets on a distilled set; report mean ± std beside a random real subset."""
         configure_cli(True, verbose)  # the result is this command's output: stdout, not log lines
         evaluate_artifact(path, get_plugin_manager(), options=options, baselines=baselines, dataset=dataset, device=device,
-                          cache_dir=cache_dir, quiet=quiet, evaluator=evaluator, show=click.echo)  # printed before eval.json is written
+                          cache_dir=cache_dir, quiet=quiet, evaluator=evaluator, show=click.echo)  # printed before the result file is written
 
 
 def evaluate_artifact(path, pm, options=(), baselines=(), dataset=None, device="auto", cache_dir=None,
                       quiet=False, evaluator: str | None = None, show=None) -> dict[str, Any]:
-    """``dd eval``: evaluate the artifact at ``path``, ``show`` the summary, then write ``eval.json`` beside
-    it; in a run folder its log lines go to the run's ``log.txt`` too."""
+    """``dd eval``: evaluate the artifact at ``path``, ``show`` the summary, then write ``eval-KEY.json``
+    beside it (KEY names the protocol: the run's own ``eval.json`` stays); in a run folder its log
+    lines go to the run's ``log.txt`` too."""
     from ddcore.artifact import DistilledSet, resolve_artifact_path
     from ddcore.cache import Cache
     from ddcore.distributed import distributed_context
@@ -88,4 +89,5 @@ def evaluate_artifact(path, pm, options=(), baselines=(), dataset=None, device="
     if list(data.class_names) != list(dset.class_names) or tuple(data.image_shape) != tuple(dset.images.shape[1:]):
         raise ConfigError(f"{artifact} was made for other classes or image sizes than dataset {ds!r}; pass the matching --dataset.")
     with run_log(artifact.parent if dist.is_main and (artifact.parent / "run.json").is_file() else None):  # rank 0 writes log.txt
-        return evaluate_set(dset, artifact, data, pm, chosen, protocol, baselines or ["random"], device, cache_dir, quiet, show)
+        return evaluate_set(dset, artifact, data, pm, chosen, protocol, baselines or ["random"], device, cache_dir, quiet, show,
+                            own=False)

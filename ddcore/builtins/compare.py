@@ -20,6 +20,7 @@ from ddcore.stage_files import read_manifest
 def run_row(run_dir: str | Path) -> dict[str, Any]:
     from ddcore.artifact import DistilledSet, resolve_artifact_path
 
+    from .finished_runs import evaluation_file
     from .report import check_against_manifest
 
     folder = Path(run_dir).expanduser()
@@ -29,8 +30,8 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     chain = [s["stage"] + (" (implicit)" if s.get("implicit") else "" if s["kind"] == "synthesizer" else f" ({s.get('mode') or s['kind']})")
              for s in m.get("stages", [])]
     row: dict[str, Any] = {"run": str(folder), "dataset": m.get("dataset"), "ipc": m.get("ipc"), "stages": " → ".join(chain) or "real"}
-    path = folder / "eval.json"
-    if path.is_file():
+    path = evaluation_file(folder)
+    if path is not None:
         try:
             e = json.loads(path.read_text())
             p = e["protocol"]

@@ -233,7 +233,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
             **protocol.model_dump(mode="json"),
             "lr_used": lr,
             "lr_source": "learned (from the set)" if learned else "eval.lr",
-            "optimizer": "SGD with momentum, lr × 0.1 after half the epochs",
+            "optimizer": "SGD with momentum, lr × 0.1 after half the epochs" + (" (momentum reset there)" if protocol.reset_momentum_at_decay else ""),
             "metric": "final-epoch test accuracy (%), mean ± population std over num_nets networks",
             "test_split": f"{len(data.test_labels)} real test images ({data.split})",
             "device": str(device),

@@ -62,3 +62,13 @@ def for_display(dset: DistilledSet, pm: PluginManager | None = None, cache_dir=N
         return dset
     data = load_real_data(dataset, registry, Cache(cache_dir))
     return replace(dset, images=data.zca.undo(dset.images.float())) if data.zca is not None else dset
+
+
+def evaluation_file(run_dir: Path) -> Path | None:
+    """The evaluation a finished run is shown with: its own ``eval.json``, else the newest ``dd eval``
+    result (``eval-KEY.json``), else None."""
+    own = run_dir / "eval.json"
+    if own.is_file():
+        return own
+    others = sorted(run_dir.glob("eval-*.json"), key=lambda p: p.stat().st_mtime)
+    return others[-1] if others else None

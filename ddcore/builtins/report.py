@@ -145,13 +145,15 @@ def _kept(pool, kept, path: Path, base: Path) -> str:
 
 
 def _evaluation(run: Path) -> str:
-    path = run / "eval.json"
-    if not path.is_file():
+    from .finished_runs import evaluation_file
+
+    path = evaluation_file(run)
+    if path is None:
         return "<p>not evaluated: run <code>dd eval RUN</code>.</p>"
     try:
         e = json.loads(path.read_text())
     except ValueError:
-        return f"<p>eval.json is damaged: evaluate again with <code>dd eval {html.escape(str(run))}</code>.</p>"
+        return f"<p>{path.name} is damaged: evaluate again with <code>dd eval {html.escape(str(run))}</code>.</p>"
     if "protocol" not in e:  # another evaluator's result: show it as it is
         return f"<pre>{html.escape(json.dumps(e, indent=2))}</pre>"
     rows = [("distilled", e["distilled"])] + [(f"{b} ({'real' if b == 'random' else 'data'})", e[b]) for b in ("random", "full") if b in e]
@@ -161,7 +163,7 @@ def _evaluation(run: Path) -> str:
     p = e["protocol"]
     protocol = (f"<p>protocol: {p['num_nets']} × {html.escape(str(p['model']))}, {p['epochs']} epochs, lr {p.get('lr_used')} "
                 f"({html.escape(str(p.get('lr_source')))}), DSA {html.escape(str(p.get('dsa_strategy')))}; {html.escape(str(p.get('metric')))}; "
-                f"{html.escape(str(p.get('test_split')))}; device {html.escape(str(p.get('device')))}.</p>")
+                f"{html.escape(str(p.get('test_split')))}; device {html.escape(str(p.get('device')))}; from {html.escape(path.name)}.</p>")
     return table + protocol
 
 

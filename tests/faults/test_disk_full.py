@@ -104,10 +104,10 @@ def test_eval_show_and_report_on_a_full_disk_keep_what_was_there(small_disk, dd)
     fill(disk)
     ev = dd("eval", str(run), "-o", "eval.num_nets=1", "-o", "eval.epochs=2", "--baseline", "none")
     assert "distilled" in ev.stdout  # the numbers were shown before the write failed
-    one_sentence(ev, str(run / "eval.json"))
+    one_sentence(ev, str(run / "eval-"))  # eval-KEY.json, the file dd eval writes
     one_sentence(dd("show", str(run)))
     one_sentence(dd("report", str(run)))
-    assert sorted(p.name for p in run.iterdir()) == before and not leftovers(disk)  # no eval.json, show/ or report/ left
+    assert sorted(p.name for p in run.iterdir()) == before and not leftovers(disk)  # no eval-KEY.json, show/ or report/ left
 
 
 def test_the_writer_keeps_the_previous_file_when_the_disk_fills_halfway(tmp_path, monkeypatch):
