@@ -1,9 +1,11 @@
-"""Built-in selection baselines: ``random`` and ``herding``.
+"""Built-in selection baselines: ``random``, ``herding`` and ``kcenter``.
 
 Any selection plugin must beat these on the same pool. Herding (Welling 2009; the coreset
 baseline of the DC/MTT papers) greedily picks the images whose running feature mean stays
-closest to the class mean, in the feature space of a ConvNet trained on the real data
-(``embedding="trained"``, cached) or of a randomly initialised one (``embedding="random"``).
+closest to the class mean; k-center (Sener & Savarese 2018) greedily picks the image farthest
+from those already picked, starting from the one nearest the class mean. Both work in the
+feature space of a ConvNet trained on the real data (``embedding="trained"``, cached) or of a
+randomly initialised one (``embedding="random"``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,25 @@ def herding_order(features: torch.Tensor, k: int) -> list[int]:
     return chosen
 
 
+class KCenterOptions(HerdingOptions):
+    """The same feature extractor as herding's, as the ``kcenter`` stage's own options."""
+
+
+def kcenter_order(features: torch.Tensor, k: int) -> list[int]:
+    """Greedy k-center: the row nearest the mean, then each time the row farthest from every row chosen."""
+    import torch
+
+    first = int((features - features.mean(0)).norm(dim=1).argmin())
+    chosen = [first]
+    nearest = (features - features[first]).norm(dim=1)  # each row's distance to the chosen set
+    for _ in range(1, min(k, len(features))):
+        nearest[chosen] = -1.0
+        i = int(nearest.argmax())
+        chosen.append(i)
+        nearest = torch.minimum(nearest, (features - features[i]).norm(dim=1))
+    return chosen
+
+
 def herding_features(ctx: RunContext, data: RealData, opts: HerdingOptions):
     """The embedding network: trained on the real data (cached) or randomly initialised."""
     import torch
@@ -83,27 +104,35 @@ class HerdingSelector(Selector):
     name = "herding"
     description = "feature-space herding per class (ConvNet features, trained on the real data or random)"
     mode = "select"
+    order = staticmethod(herding_order)
 
     def select(self, ctx: RunContext, pool: DistilledSet, data: RealData, ipc: int) -> DistilledSet:
         import torch
 
-        opts = ctx.options_for("herding")
-        net = herding_features(ctx, data, opts)
+        net = herding_features(ctx, data, ctx.options_for(self.name))
         with torch.no_grad():
             feats = torch.cat([net.embed(b.to(ctx.device)).cpu() for b in pool.images.split(256)])
         keep = []
         for c in range(pool.num_classes):
             idx = pool.indices_of_class(c)
-            keep.append(idx[herding_order(feats[idx], ipc)])
+            keep.append(idx[self.order(feats[idx], ipc)])
         return pool.subset(torch.cat(keep))
+
+
+class KCenterSelector(HerdingSelector):
+    name = "kcenter"
+    description = "greedy k-center per class in the same ConvNet features as herding (a coreset that covers the class)"
+    order = staticmethod(kcenter_order)
 
 
 @hookimpl
 def register_selectors(register):
     register(RandomSelector())
     register(HerdingSelector())
+    register(KCenterSelector())
 
 
 @hookimpl
 def register_options(register):
     register("herding", HerdingOptions)
+    register("kcenter", KCenterOptions)
