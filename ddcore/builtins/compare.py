@@ -37,20 +37,29 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
             p = e["protocol"]
         except (ValueError, KeyError, TypeError):
             raise DataError(f"{path} is damaged; evaluate the run again with `dd eval {folder}`.") from None
-        row.update(distilled=(e["distilled"]["mean"], e["distilled"]["std"]),
+        row.update(result=e, distilled=(e["distilled"]["mean"], e["distilled"]["std"]),
                    random=(e["random"]["mean"], e["random"]["std"]) if "random" in e else None,
                    protocol=f"{p['num_nets']} × {p['model']}, {p['epochs']} epochs, {p.get('device', '?')}")
     return row
 
 
 def compare_table(run_dirs: list[str | Path]) -> str:
-    """A markdown table, one row per run, in the order given."""
+    """A markdown table, one row per run, in the order given; each later run's accuracy minus the
+    first run's, paired network by network (mean and 95 % t interval), where their protocols pair."""
+    from .paired import format_difference, paired, paired_difference
+
     rows = [run_row(r) for r in run_dirs]
-    lines = ["| run | dataset | IPC | stages | accuracy % (mean ± std) | random real % | protocol |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
+    first = rows[0].get("result") if rows else None
+    lines = ["| run | dataset | IPC | stages | accuracy % (mean ± std) | random real % | Δ vs first run (paired, 95 % CI) | protocol |",
+             "|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows):
         acc = f"{r['distilled'][0]:.2f} ± {r['distilled'][1]:.2f}" if "distilled" in r else "not evaluated (`dd eval RUN`)"
         rnd = f"{r['random'][0]:.2f} ± {r['random'][1]:.2f}" if r.get("random") else "–"
-        lines.append(f"| {r['run']} | {r['dataset']} | {r['ipc']} | {r['stages']} | {acc} | {rnd} | {r.get('protocol', '–')} |")
+        delta = "–"
+        if i and first is not None and "result" in r:
+            delta = (format_difference(paired_difference(first["distilled"]["accuracies"], r["result"]["distilled"]["accuracies"]))
+                     if paired(first, r["result"]) else "not paired (another protocol)")
+        lines.append(f"| {r['run']} | {r['dataset']} | {r['ipc']} | {r['stages']} | {acc} | {rnd} | {delta} | {r.get('protocol', '–')} |")
     return "\n".join(lines)
 
 
