@@ -177,4 +177,5 @@ def run_facts(spec: RunSpec, plan: Plan, pm: PluginManager, data: RealData, reco
         "evaluator": spec.evaluator,
         "plugin_versions": {name: pm.records[name].version for name in plugins if name in pm.records},
         "ddcore_version": __version__, "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),  # CPU results depend on it: another count sums in another order
     }

@@ -237,6 +237,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
             "metric": "final-epoch test accuracy (%), mean ± population std over num_nets networks",
             "test_split": f"{len(data.test_labels)} real test images ({data.split})",
             "device": str(device),
+            "threads": torch.get_num_threads(),
             "nets_trained": "together (batched)" if batched(protocol, device) else "one after another",
             "processes": dist.world_size if dist is not None else 1,
         },
