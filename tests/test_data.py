@@ -58,6 +58,32 @@ def test_imagefolder_reads_splits_classes_and_resizes(tmp_path):
     assert again.train_images.equal(sub.train_images)
 
 
+def test_tiny_imagenet_is_read_in_its_own_layout(tmp_path):
+    """train/<wnid>/images/*.JPEG and val/images/ with val_annotations.txt, as Tiny-ImageNet unpacks."""
+    from PIL import Image
+
+    root, rng = tmp_path / "tiny-imagenet-200", np.random.default_rng(0)
+    wnids, notes = ["n01443537", "n01629819", "n01641577"], []
+    for c, wnid in enumerate(wnids):
+        (root / "train" / wnid / "images").mkdir(parents=True)
+        (root / "train" / wnid / f"{wnid}_boxes.txt").write_text("")
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 40 * c + i, dtype=np.uint8)).save(root / "train" / wnid / "images" / f"{wnid}_{i}.JPEG")
+    (root / "val" / "images").mkdir(parents=True)
+    for i, c in enumerate([2, 0, 1, 0, 2]):  # shuffled, as the real file is
+        Image.fromarray(np.full((16, 16, 3), 40 * c, dtype=np.uint8)).save(root / "val" / "images" / f"val_{i}.JPEG")
+        notes.append(f"val_{i}.JPEG\t{wnids[c]}\t0\t0\t15\t15")
+    (root / "val" / "val_annotations.txt").write_text("\n".join(notes) + "\n")
+    d = load_imagefolder(f"{root}?size=8")
+    assert d.class_names == wnids and d.train_labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert d.test_labels.tolist() == [0, 0, 1, 2, 2]
+    means = d.test_pixels.float().mean(dim=(1, 2, 3))  # each validation image's colour says its class: 0, 40, 80
+    assert torch.allclose(means, torch.tensor([0.0, 0.0, 40.0, 80.0, 80.0]), atol=2)
+    (root / "val" / "val_annotations.txt").write_text(notes[0].replace("val_0", "val_9") + "\n")
+    with pytest.raises(DataError, match="val_9.JPEG, which does not exist"):
+        load_imagefolder(f"{root}?size=8")
+
+
 def test_imagefolder_errors_are_sentences(tmp_path):
     with pytest.raises(DataError, match="not a folder"):
         load_imagefolder(str(tmp_path / "missing"))

@@ -8,6 +8,10 @@ class folders is the test split. Optional settings follow a ``?`` like a URL que
 ``size=N`` resizes the shorter side to N and centre-crops N×N (no aspect squashing);
 ``classes=a,b`` keeps those class folders, in that order (class index = position).
 Decoded pixels are cached (safetensors) keyed by the files' names, sizes and times.
+
+Tiny-ImageNet's own layout is read as it is unpacked: ``train/<wnid>/images/*.JPEG`` (an
+``images/`` folder inside a class folder is looked into) and ``val/images/*`` with
+``val/val_annotations.txt`` naming each validation image's class.
 """
 
 from __future__ import annotations
@@ -100,6 +104,30 @@ def read_uint8(path: Path, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
     return out
 
 
+def _class_files(folder: Path, cls: str) -> list[Path]:
+    """The images of class folder ``folder/cls`` (or of its ``images/``, as Tiny-ImageNet's train/ has them)."""
+    d = folder / cls
+    d = d / "images" if (d / "images").is_dir() else d
+    return _image_files(d) if d.is_dir() else []
+
+
+def _annotated_files(folder: Path, wanted: list[str]) -> list[tuple[int, Path]] | None:
+    """(class, file) from Tiny-ImageNet's ``val_annotations.txt`` (file, wnid, box per line), or None
+    when ``folder`` has no such file."""
+    notes = folder / "val_annotations.txt"
+    if not notes.is_file():
+        return None
+    index = {c: i for i, c in enumerate(wanted)}
+    rows = [line.split("\t") for line in notes.read_text().splitlines() if line.strip()]
+    bad = [r for r in rows if len(r) < 2]
+    if bad:
+        raise DataError(f"{notes} line {rows.index(bad[0]) + 1} does not read FILE<TAB>CLASS; fix or remove the file.")
+    missing = [r[0] for r in rows if r[1] in index and not (folder / "images" / r[0]).is_file()]
+    if missing:
+        raise DataError(f"{notes} names {folder / 'images' / missing[0]}, which does not exist ({len(missing)} such files).")
+    return sorted(((index[r[1]], folder / "images" / r[0]) for r in rows if r[1] in index), key=lambda item: (item[0], item[1].name))
+
+
 def _split_folder(root: Path, names: tuple[str, ...]) -> Path:
     for n in names:
         if (root / n).is_dir():
@@ -148,10 +176,11 @@ def load_imagefolder(argument: str | None, options: dict | None = None, name: st
         raise DataError(f"{train_dir} has no class folder {missing[0]!r} ({len(missing)} of the requested classes are missing).")
     if not wanted:
         raise DataError(f"{train_dir} holds no class folders.")
-    files = {
-        split: [(c, f) for c, cls in enumerate(wanted) for f in (_image_files(folder / cls) if (folder / cls).is_dir() else [])]
-        for split, folder in (("train", train_dir), ("test", test_dir))
-    }
+    files = {split: [(c, f) for c, cls in enumerate(wanted) for f in _class_files(folder, cls)]
+             for split, folder in (("train", train_dir), ("test", test_dir))}
+    annotated = _annotated_files(test_dir, wanted)  # Tiny-ImageNet's val/ holds images/ and their classes in a file
+    if annotated is not None:
+        files["test"] = annotated
     for split, items in files.items():
         if not items:
             raise DataError(f"the {split} split under {root} holds no images of the requested classes.")
