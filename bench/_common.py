@@ -55,12 +55,17 @@ def environment(device) -> dict:
             "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")}}
 
 
-def save_result(name: str, result: dict, device) -> Path:
-    """``bench/results/NAME.json`` (``NAME-cuda.json`` for a GPU run), and where it went."""
+def result_path(name: str, device) -> Path:
+    """``bench/results/NAME.json``, or ``NAME-cuda.json`` for a GPU run."""
     import torch
 
     kind = torch.device(device).type
-    out = Path(__file__).resolve().parent / "results" / (f"{name}.json" if kind == "cpu" else f"{name}-{kind}.json")
+    return Path(__file__).resolve().parent / "results" / (f"{name}.json" if kind == "cpu" else f"{name}-{kind}.json")
+
+
+def save_result(name: str, result: dict, device) -> Path:
+    """Write ``result`` to ``result_path(name, device)``; returns the path."""
+    out = result_path(name, device)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     return out
@@ -73,11 +78,18 @@ class Results:
     ``bench/tables.py`` renders README tables from this file with the bench's ``table()``.
     """
 
-    def __init__(self, name: str, device, seed: int | None = None, **protocol) -> None:
+    def __init__(self, name: str, device, seed: int | None = None, append: bool = False, **protocol) -> None:
         self.name, self.device = name, device
         self.data = {"bench": name, **environment(device), **({} if seed is None else {"seed": seed}), "protocol": protocol, "rows": []}
+        earlier = result_path(name, device)
+        if append and earlier.is_file():  # more rows for a file an earlier run of the same protocol began
+            old = json.loads(earlier.read_text())
+            if old.get("protocol") != protocol or old.get("seed") != self.data.get("seed"):
+                raise SystemExit(f"--append: {earlier} was measured with another protocol or seed; write elsewhere or drop --append")
+            self.data["rows"] = [{"git_commit": old.get("git_commit"), **r} for r in old["rows"]]
 
     def add(self, **row) -> dict:
+        row = {**row, "git_commit": self.data["git_commit"]}  # each row says which code made it (--append mixes runs)
         self.data["rows"].append(row)
         self.path = save_result(self.name, self.data, self.device)
         return row

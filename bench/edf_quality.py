@@ -52,6 +52,7 @@ def main() -> None:
     ap.add_argument("--ipcs", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     protocol_arguments(ap, "bench-runs/edf")
+    ap.add_argument("--append", action="store_true", help="add rows to bench/results/edf_quality.json (same protocol) instead of starting it again")
     args = ap.parse_args()
     print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), seed {args.seed}, "
           f"device {device_name()}, presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
@@ -59,8 +60,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     import torch
 
-    results = Results("edf_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, nets=args.nets, epochs=args.epochs,
-                      presets="<dataset>-ipc<N>", extra=args.extra, methods={m: " ".join(METHODS[m]) or "the preset as is" for m in args.methods})
+    results = Results("edf_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, nets=args.nets,
+                      epochs=args.epochs, presets="<dataset>-ipc<N>", extra=args.extra,
+                      methods={m: " ".join(METHODS[m]) or "the preset as is" for m in METHODS})
     for dataset in args.datasets:
         for ipc in args.ipcs:
             for method in args.methods:
