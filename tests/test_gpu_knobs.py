@@ -85,3 +85,36 @@ def test_eval_options_refuse_compile_with_batched():
         EvalOptions(compile=True, batched=True)
     assert not batched(EvalOptions(compile=True), torch.device("cuda"))  # unset: compile means one after another
     assert batched(EvalOptions(), torch.device("cuda")) and not batched(EvalOptions(), CPU)
+
+
+def test_gsam_step_equals_the_papers_update_computed_by_hand():
+    """Adaptive GSAM (EDF's expert buffers): ε = ρ w² g / ‖|w| g‖, g_p at w + ε, then
+    g_p − α·(g − cos(g, g_p)·‖g‖·g_p/‖g_p‖) (GSAM's own code's form), one SGD step of it."""
+    from ddcore.builtins.training import _step
+
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 3, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1, 0])
+    net = torch.nn.Linear(3, 2).double()
+    w0 = [p.detach().clone() for p in net.parameters()]
+
+    def loss_at(params):
+        return torch.nn.functional.cross_entropy(x @ params[0].T + params[1], y)
+
+    rho, alpha, lr = 0.05, 0.3, 0.1
+    ws = [w.clone().requires_grad_(True) for w in w0]
+    g = torch.autograd.grad(loss_at(ws), ws)
+    norm = torch.sqrt(sum(((w.abs() * gi) ** 2).sum() for w, gi in zip(w0, g)))
+    peak = [(w + rho * w ** 2 * gi / norm).requires_grad_(True) for w, gi in zip(w0, g)]
+    gp = torch.autograd.grad(loss_at(peak), peak)
+    flat_g, flat_gp = torch.cat([t.flatten() for t in g]), torch.cat([t.flatten() for t in gp])
+    cos = flat_g @ flat_gp / (flat_g.norm() * flat_gp.norm())
+    expected = [w - lr * (b - alpha * (a - cos * flat_g.norm() * b / flat_gp.norm())) for w, a, b in zip(w0, g, gp)]
+
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.0)
+    _step(net, net, lambda f: torch.nn.functional.cross_entropy(f(x), y), opt, rho, alpha=alpha, adaptive=True)
+    for p, e in zip(net.parameters(), expected):
+        assert torch.allclose(p, e, atol=1e-12)
+    sam = torch.nn.Linear(3, 2).double()
+    sam.load_state_dict(dict(zip(["weight", "bias"], w0)))
+    _step(sam, sam, lambda f: torch.nn.functional.cross_entropy(f(x), y), torch.optim.SGD(sam.parameters(), lr=lr), rho)
+    assert not torch.allclose(sam.weight, net.weight)  # α and |w| change the step

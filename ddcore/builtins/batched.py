@@ -37,6 +37,8 @@ def train_classifier_batched(nets: list[nn.Module], images: list[torch.Tensor], 
     apply here (vmap runs the stacked networks)."""
     from torch.func import functional_call, stack_module_state
 
+    if settings.sam_alpha or settings.sam_adaptive:
+        raise ValueError("GSAM and adaptive SAM train one network at a time; train these one after another")
     sizes = {len(y) for y in targets}
     if len(sizes) != 1:
         raise ValueError(f"batched training needs the same number of images per network, got {sorted(sizes)}")

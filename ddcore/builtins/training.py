@@ -38,6 +38,8 @@ class TrainSettings:
     reset_momentum_at_decay: bool = False  # the official evaluation recreates SGD at the decay, dropping its momentum
     dsa_params: DSAParams = DSAParams()  # crop ratio, align_corners, ... of the DSA families
     sam_rho: float = 0.0  # > 0: sharpness-aware minimisation with this radius (the DATM/EDF expert buffers)
+    sam_alpha: float = 0.0  # > 0 with sam_rho: GSAM's α (EDF's expert buffers: 0.3); 0 = SAM
+    sam_adaptive: bool = False  # the perturbation scaled by |w| (GSAM's adaptive=True, as EDF's buffers)
     precision: Precision = "fp32"
     channels_last: bool = False
     compile: bool = False
@@ -79,20 +81,36 @@ def data_rows(data, device: torch.device, split: str = "train") -> Callable[[tor
     return lambda index: data.images_of(split, index, device)
 
 
-def sam_perturbation(grads: list[torch.Tensor], rho: float) -> list[torch.Tensor]:
-    """SAM's ascent ε = ρ g / ‖g‖ (one norm over all of a network's parameters)."""
-    norm = torch.norm(torch.stack([g.norm() for g in grads])) + 1e-12
-    return [rho * g / norm for g in grads]
+def sam_perturbation(grads: list[torch.Tensor], rho: float, weights: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """SAM's ascent ε = ρ g / ‖g‖ (one norm over all of a network's parameters); with ``weights``
+    (adaptive, as ASAM and GSAM's ``adaptive=True``) ε = ρ w² g / ‖|w| g‖."""
+    if weights is None:
+        norm = torch.norm(torch.stack([g.norm() for g in grads])) + 1e-12
+        return [rho * g / norm for g in grads]
+    norm = torch.norm(torch.stack([(w.abs() * g).norm() for g, w in zip(grads, weights)])) + 1e-12
+    return [rho * w.pow(2) * g / norm for g, w in zip(grads, weights)]
 
 
-def _step(net: nn.Module, forward: Callable, loss_of: Callable, opt: torch.optim.Optimizer, rho: float) -> None:
+def gsam_gradient(at_w: list[torch.Tensor], at_peak: list[torch.Tensor], alpha: float) -> list[torch.Tensor]:
+    """GSAM's update direction (Zhuang et al. 2022): the perturbed gradient g_p minus α times the
+    part of the plain gradient g orthogonal to it, g_p − α (g − (g·g_p / ‖g_p‖²) g_p), which lowers
+    the surrogate gap without raising the perturbed loss."""
+    inner = sum((g * gp).sum() for g, gp in zip(at_w, at_peak))
+    peak_sq = sum((gp * gp).sum() for gp in at_peak) + 1e-24
+    return [gp - alpha * (g - inner / peak_sq * gp) for g, gp in zip(at_w, at_peak)]
+
+
+def _step(net: nn.Module, forward: Callable, loss_of: Callable, opt: torch.optim.Optimizer, rho: float,
+          alpha: float = 0.0, adaptive: bool = False) -> None:
     """One SGD step on ``loss_of(forward)``; with ``rho > 0`` SAM's: the gradient is taken at the
-    worst point within radius ρ (Foret et al. 2021), then applied at the original weights."""
+    worst point within radius ρ (Foret et al. 2021), then applied at the original weights; with
+    ``alpha > 0`` GSAM's direction instead (``gsam_gradient``); ``adaptive`` scales ε by |w|."""
     opt.zero_grad(set_to_none=True)
     loss_of(forward).backward()
     if rho > 0:
         params = [p for p in net.parameters() if p.grad is not None]
-        eps = sam_perturbation([p.grad for p in params], rho)
+        plain = [p.grad.detach().clone() for p in params] if alpha else None
+        eps = sam_perturbation([p.grad for p in params], rho, [p.detach() for p in params] if adaptive else None)
         with torch.no_grad():
             for p, e in zip(params, eps):
                 p.add_(e)
@@ -101,6 +119,9 @@ def _step(net: nn.Module, forward: Callable, loss_of: Callable, opt: torch.optim
         with torch.no_grad():
             for p, e in zip(params, eps):
                 p.sub_(e)
+            if alpha:
+                for p, g in zip(params, gsam_gradient(plain, [p.grad for p in params], alpha)):
+                    p.grad.copy_(g)
     opt.step()
 
 
@@ -145,7 +166,7 @@ def train_classifier(
                     logits = f(x)
                 return classification_loss(logits, y_all[idx], settings.temperature)
 
-            _step(net, forward, loss_of, opt, settings.sam_rho)
+            _step(net, forward, loss_of, opt, settings.sam_rho, settings.sam_alpha, settings.sam_adaptive)
         if on_epoch is not None:
             on_epoch(net)
         if resume_file is not None:

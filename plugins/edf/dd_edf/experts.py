@@ -40,12 +40,14 @@ class ExpertSettings:
     precision: str = "fp32"
     dsa_crop_ratio: float = 0.125
     dsa_align_corners: bool = False
+    sam_alpha: float = 0.0  # GSAM's α (with sam_rho > 0); 0 = SAM
+    sam_adaptive: bool = False
 
     def key(self) -> dict:
-        """What experts are cached under: the DSA fields only when they differ from DSA's defaults,
-        so experts cached before those options existed are still found."""
+        """What experts are cached under: the fields added later only when they differ from their
+        defaults, so experts cached before those options existed are still found."""
         fields = asdict(self)
-        for name, default in (("dsa_crop_ratio", 0.125), ("dsa_align_corners", False)):
+        for name, default in (("dsa_crop_ratio", 0.125), ("dsa_align_corners", False), ("sam_alpha", 0.0), ("sam_adaptive", False)):
             if fields[name] == default:
                 del fields[name]
         return fields
@@ -54,6 +56,7 @@ class ExpertSettings:
         """The shared loop's settings; ``compile`` and ``channels_last`` only change how fast it runs (not cache keys)."""
         return TrainSettings(epochs=self.epochs, lr=self.lr, momentum=0.0, weight_decay=0.0, batch_size=self.batch_size,
                              dsa_strategy=self.dsa_strategy, decay_at_half=False, sam_rho=self.sam_rho,
+                             sam_alpha=self.sam_alpha, sam_adaptive=self.sam_adaptive,
                              precision=self.precision, compile=compile, channels_last=channels_last,
                              dsa_params=DSAParams(crop_ratio=self.dsa_crop_ratio, align_corners=self.dsa_align_corners))
 
@@ -81,7 +84,7 @@ def train_experts(data, settings: ExpertSettings, seeds: list[int], device: torc
     snapshots: list[list[torch.Tensor]] = [[flatten_parameters(net).cpu()] for net in nets]
     bar = lambda it: progress_bar(it, desc=desc, quiet=quiet)  # noqa: E731
     x_all, y_all = data_rows(data, device), data.train_labels
-    if batched and len(nets) > 1 and batchable(nets[0]):
+    if batched and len(nets) > 1 and batchable(nets[0]) and not (settings.sam_alpha or settings.sam_adaptive):  # GSAM: one at a time
         def save_all(trained):
             for shots, net in zip(snapshots, trained):
                 shots.append(flatten_parameters(net).cpu())

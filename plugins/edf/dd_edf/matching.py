@@ -67,7 +67,8 @@ def expert_settings(opts) -> ExpertSettings:
     """The experts a run with these ``edf.*`` options matches against (what they are cached under)."""
     return ExpertSettings(model=opts.expert_model, epochs=opts.expert_train_epochs, lr=opts.lr_teacher,
                           batch_size=opts.expert_batch, sam_rho=opts.expert_sam_rho, precision=opts.expert_precision,
-                          dsa_crop_ratio=opts.expert_dsa_crop_ratio, dsa_align_corners=opts.expert_dsa_align_corners)
+                          dsa_crop_ratio=opts.expert_dsa_crop_ratio, dsa_align_corners=opts.expert_dsa_align_corners,
+                          sam_alpha=opts.expert_gsam_alpha, sam_adaptive=opts.expert_sam_adaptive)
 
 
 def slot_generators(seed: int, iteration: int, slot: int, device) -> tuple[torch.Generator, Draws]:

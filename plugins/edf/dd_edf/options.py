@@ -55,6 +55,8 @@ class EdfOptions(Options):
     lr_teacher: float = Field(0.05, gt=0, description="experts' SGD learning rate; also the initial learnable step size")
     expert_batch: int = Field(128, ge=1, description="experts' minibatch size")
     expert_sam_rho: float = Field(0.0, ge=0, description="sharpness-aware expert training (SAM radius); 0 = plain SGD as in MTT")
+    expert_gsam_alpha: float = Field(0.0, ge=0, description="with expert_sam_rho > 0: GSAM's α (EDF's buffers: 0.3); 0 = SAM")
+    expert_sam_adaptive: bool = Field(False, description="scale the SAM/GSAM perturbation by |w| (EDF's buffers: adaptive GSAM)")
     expert_dsa_crop_ratio: float = Field(0.125, ge=0, le=0.5, description="experts' DSA crop: shift by up to this fraction of the side")
     expert_dsa_align_corners: bool = Field(False, description="experts' DSA scale/rotate grids with align_corners=True (the official code)")
     expert_precision: Literal["fp32", "bf16"] = Field("fp32", description="experts' forward passes: fp32, or bf16 autocast (GPU)")
