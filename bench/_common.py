@@ -22,6 +22,8 @@ def evaluate(path: Path, dataset: str, nets: int, epochs: int, baseline: bool = 
                           "-o", f"eval.epochs={epochs}", *([] if baseline else ["--baseline", "none"])],
                          check=True, capture_output=True, text=True).stdout
     written = [line.removeprefix("wrote ") for line in out.splitlines() if line.startswith("wrote ")]
+    if not written:  # a ddcore from before dd eval named its result file: eval.json beside the set
+        written = [str((path if path.is_dir() else path.parent) / ("eval.json" if path.is_dir() else f"{path.stem}.eval.json"))]
     return json.loads(Path(written[-1]).read_text())
 
 
