@@ -34,11 +34,17 @@ METHODS = {
 }
 
 
+def finished_runs(folders: list[str]) -> list[Path]:
+    """Finished run folders under --reuse-from: `dd run --reuse-from` copies an identical EDF stage from one of them."""
+    return [m.parent for d in folders for m in sorted(Path(d).glob("*/manifest.json"))]
+
+
 def run(dataset: str, ipc: int, method: str, args) -> dict:
     out = Path(args.out) / f"{dataset}-ipc{ipc}-{method.replace(' + ', '+').replace(' ', '')}"
     cmd = [sys.executable, "-m", "ddcore", "run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", "edf",
            "--preset", f"{dataset}-ipc{ipc}", "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
-           "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *METHODS[method], *args.extra]
+           "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *METHODS[method], *args.extra,
+           *[a for run in finished_runs(args.reuse_from) if run.resolve() != out.resolve() for a in ("--reuse-from", str(run))]]
     started = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     result = json.loads((out / "eval.json").read_text())
