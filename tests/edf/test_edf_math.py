@@ -107,3 +107,69 @@ def test_experts_without_replacement_use_each_expert_once_per_pass_as_the_offici
     g = torch.Generator().manual_seed(0)
     drawn = [expert_index(SimpleNamespace(expert_sampling="with_replacement"), 0, d, 5, g) for d in range(20)]
     assert any(sorted(drawn[i:i + 5]) != [0, 1, 2, 3, 4] for i in range(0, 20, 5))  # with replacement repeats within a pass
+
+
+def test_grad_cam_plus_plus_matches_pytorch_grad_cam():
+    pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam", reason="pytorch-grad-cam is the reference (dd-edf[test])")
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from dd_edf.cam import grad_cam_plus_plus
+
+    torch.manual_seed(0)
+    net = build_model("convnet-w32", 3, 10, (16, 16)).eval()
+    x, targets = torch.randn(8, 3, 16, 16), torch.arange(8) % 10
+    layer = default_cam_layer(net, (16, 16))
+    ours = grad_cam_plus_plus(net, x, targets, layer).numpy()
+    with pytorch_grad_cam.GradCAMPlusPlus(model=net, target_layers=[net.features[layer]]) as ref_cam:
+        ref = ref_cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
+    corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
+    assert corr > 0.99 and np.abs(ours - ref).max() < 0.05
+    assert not np.allclose(ours, grad_cam(net, x, targets, layer).numpy(), atol=0.05)  # not Grad-CAM under another name
+
+
+def test_smoothgrad_cam_plus_plus_averages_the_gradient_powers_over_noisy_copies():
+    """SmoothGrad-CAM++ against a per-image reference written from the paper's formulas; no noise is Grad-CAM++."""
+    import torch.nn.functional as F
+
+    from dd_edf.cam import activations_and_logits, grad_cam_plus_plus, smoothgrad_cam_plus_plus
+
+    torch.manual_seed(1)
+    net = build_model("convnet-w16", 1, 10, (8, 8)).eval()
+    x, targets = torch.randn(3, 1, 8, 8), torch.tensor([2, 5, 7])
+    layer = default_cam_layer(net, (8, 8))
+    assert torch.allclose(smoothgrad_cam_plus_plus(net, x, targets, layer, noise=0.0), grad_cam_plus_plus(net, x, targets, layer))
+    ours = smoothgrad_cam_plus_plus(net, x, targets, layer, samples=3, noise=0.2, generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    noises = [0.2 * torch.randn(x.shape, generator=g) for _ in range(3)]  # the draws, in the order they are made
+    for j in range(3):
+        def act_and_grad(img):
+            img = img.clone().requires_grad_(True)
+            act, logits = activations_and_logits(net, img, layer)
+            return act[0].detach(), torch.autograd.grad(logits[0, targets[j]], act)[0][0]
+        act, _ = act_and_grad(x[j:j + 1])
+        grads = [act_and_grad(x[j:j + 1] + n[j:j + 1])[1] for n in noises]
+        d1, d2, d3 = (sum(gr ** p for gr in grads) / 3 for p in (1, 2, 3))
+        weights = []
+        for k in range(act.shape[0]):  # channel by channel, as the paper writes it
+            a = d2[k] / (2 * d2[k] + act[k].sum() * d3[k] + 1e-6)
+            weights.append((a * d1[k].clamp(min=0)).sum())
+        cam = torch.relu(sum(w * act[k] for k, w in enumerate(weights)))[None, None]
+        cam = (cam - cam.min()) / (cam.max() - cam.min() + 1e-7)
+        cam = F.interpolate(cam, size=(8, 8), mode="bilinear", align_corners=False)
+        cam = ((cam - cam.min()) / (cam.max() - cam.min() + 1e-7))[0, 0]
+        assert torch.allclose(ours[j], cam, atol=1e-4)
+
+
+def test_cam_layer_last_pool_is_edfs_choice_and_a_1x1_map_is_refused():
+    from dd_edf.cam import last_pool_layer
+
+    from ddcore import ConfigError
+
+    net = build_model("convnet-w8", 1, 10, (8, 8))  # D2 on 8×8: pools to 4×4, then 2×2
+    layer = last_pool_layer(net, (8, 8))
+    assert isinstance(net.features[layer], torch.nn.AvgPool2d) and layer == len(net.features) - 1
+    with pytest.raises(ConfigError, match="1×1"):
+        last_pool_layer(build_model("convnet-d3-w8", 1, 10, (8, 8)), (8, 8))
+    with pytest.raises(ValueError, match="cam_layer"):
+        EdfOptions(cam_layer=-1)
+    assert EdfOptions(cam_layer="last_pool").cam_layer == "last_pool"

@@ -52,6 +52,20 @@ def test_edf_run_writes_soft_labels_learned_lr_and_its_options(tmp_path):
     assert losses == 6
 
 
+def test_the_official_codes_choices_run_together_and_change_the_set(tmp_path):
+    """SmoothGrad-CAM++ at the last pooling layer, experts without replacement, ±2 px crops with
+    align_corners, adaptive GSAM experts and the pad-3 network: a run, and not the default run's set."""
+    official = dict(cam_method="smoothgradcam++", cam_layer="last_pool", expert_sampling="without_replacement",
+                    dsa_crop_ratio=0.25, dsa_align_corners=True, expert_dsa_crop_ratio=0.25, expert_dsa_align_corners=True,
+                    expert_sam_rho=0.01, expert_gsam_alpha=0.3, expert_sam_adaptive=True, expert_model="convnet-w16-pad3",
+                    cam_model="convnet-d2-w16-pad3", iterations=3)
+    d = run(tmp_path, "official", **official)
+    testing.assert_artifact(d, ipc=1, num_classes=10, stages=["edf"])
+    plain = run(tmp_path, "plain", iterations=3)
+    assert not torch.allclose(d.images, plain.images)
+    assert d.facts["options"]["edf"]["cam_method"] == "smoothgradcam++"
+
+
 def test_checkpoint_unroll_makes_the_set_full_makes(tmp_path):
     full = run(tmp_path, "full", unroll="full")
     ckpt = run(tmp_path, "ckpt", unroll="checkpoint")

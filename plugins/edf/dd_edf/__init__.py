@@ -65,10 +65,14 @@ def weight_matching_terms(ctx, terms):
 
 @hookimpl
 def weight_pixel_gradients(ctx, grads):
-    """DAE: Grad-CAM weights, refreshed every ``dae_interval`` iterations (kept in ``ctx.state``)."""
+    """DAE: class-activation-map weights (``cam_method``), refreshed every ``dae_interval`` iterations (kept in ``ctx.state``)."""
     opts = ctx.options_for(STAGE)
     if not opts.dae:
         return None
+    import torch
+
+    from ddcore import derive_seed
+
     from .dae import cam_network, refresh_weights
 
     if "edf.dae_weights" not in ctx.state or grads.iteration % opts.dae_interval == 0:
@@ -76,6 +80,8 @@ def weight_pixel_gradients(ctx, grads):
 
         net, layer = cam_network(ctx, opts)
         tick = time.perf_counter()
-        ctx.state["edf.dae_weights"] = refresh_weights(net, layer, grads.images, grads.labels, opts.dae_beta, opts.dae_threshold)
+        noise = torch.Generator().manual_seed(derive_seed(ctx.seed, STAGE, "cam-noise", grads.iteration))  # smoothgradcam++ only
+        ctx.state["edf.dae_weights"] = refresh_weights(net, layer, grads.images, grads.labels, opts.dae_beta, opts.dae_threshold,
+                                                       method=opts.cam_method, generator=noise)
         ctx.record("dae_refresh_seconds", time.perf_counter() - tick, grads.iteration)
     return ctx.state["edf.dae_weights"]

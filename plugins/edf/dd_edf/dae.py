@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .cam import default_cam_layer, grad_cam
+from .cam import class_activation_maps, default_cam_layer, last_pool_layer
 
 
 def dae_weights(cam: torch.Tensor, beta: float, threshold: float | None = None) -> torch.Tensor:
@@ -37,14 +37,16 @@ def cam_network(ctx, opts):
     for p in net.parameters():
         p.requires_grad_(False)
     layer = opts.cam_layer
-    if layer is None and hasattr(net, "features"):
+    if layer in (None, "deepest") and hasattr(net, "features"):
         layer = default_cam_layer(net, data.image_shape[1:])
+    elif layer == "last_pool":
+        layer = last_pool_layer(net, data.image_shape[1:])
     _LOADED[key] = (net, layer)
     return net, layer
 
 
 def refresh_weights(net, layer, images: torch.Tensor, labels: torch.Tensor, beta: float, threshold: float | None,
-                    batch_size: int = 256) -> torch.Tensor:
+                    batch_size: int = 256, method: str = "gradcam", generator: torch.Generator | None = None) -> torch.Tensor:
     """DAE weights for the current images; the class is the argmax of soft labels (or the hard label).
 
     The CAM network was trained on this run's classes, so label index = CAM class index (the
@@ -53,5 +55,5 @@ def refresh_weights(net, layer, images: torch.Tensor, labels: torch.Tensor, beta
     targets = labels.argmax(1) if labels.dim() == 2 else labels
     maps = []
     for xb, tb in zip(images.split(batch_size), targets.split(batch_size)):
-        maps.append(grad_cam(net, xb.detach(), tb, layer).detach())
+        maps.append(class_activation_maps(method, net, xb.detach(), tb, layer, generator).detach())
     return dae_weights(torch.cat(maps), beta, threshold)

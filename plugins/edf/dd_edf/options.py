@@ -47,7 +47,12 @@ class EdfOptions(Options):
     dae_interval: int = Field(100, ge=1, description="DAE: refresh the CAM maps every N iterations")
     cam_model: ModelName = Field("convnet", description="DAE: the CAM network, trained on the real data and cached")
     cam_epochs: int = Field(30, ge=1, description="DAE: training epochs of the CAM network")
-    cam_layer: int | None = Field(None, ge=0, description="DAE: index into a ConvNet's features; unset = deepest map larger than 1×1")
+    cam_layer: int | Literal["deepest", "last_pool"] | None = Field(
+        None, description="DAE: index into a ConvNet's features, deepest (the deepest ReLU map larger than 1×1; also when unset) "
+                          "or last_pool (the last pooling layer, as EDF's code)")
+    cam_method: Literal["gradcam", "gradcam++", "smoothgradcam++"] = Field(
+        "gradcam", description="DAE's class activation maps: Grad-CAM, Grad-CAM++, or SmoothGrad-CAM++ (EDF's code: 4 noisy "
+                               "copies, noise std 0.3)")
     # expert trajectories
     expert_model: ModelName = Field("convnet", description="architecture of experts and of the student in the unroll")
     num_experts: int = Field(5, ge=1, description="expert trajectories trained on the real data (cached)")
@@ -109,6 +114,8 @@ class EdfOptions(Options):
     def _consistent(self) -> "EdfOptions":
         if self.min_start_epoch >= self.max_start_epoch:
             raise ValueError("min_start_epoch must be below max_start_epoch")
+        if isinstance(self.cam_layer, int) and self.cam_layer < 0:
+            raise ValueError("cam_layer must be a layer index ≥ 0, deepest or last_pool")
         if self.expert_train_epochs < self.max_start_epoch + self.expert_epochs:
             raise ValueError(
                 f"expert_train_epochs ({self.expert_train_epochs}) must be ≥ max_start_epoch + expert_epochs "
