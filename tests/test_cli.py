@@ -113,6 +113,18 @@ def test_run_eval_show_on_digits(dd, tmp_path):
     assert len(list((tmp_path / "png").rglob("*.png"))) == 20
 
 
+def test_dd_eval_across_architectures_prints_one_table_and_keeps_each_result(dd, tmp_path):
+    out = tmp_path / "x"
+    dd("run", "--dataset", "digits", "--ipc", "1", "--plugins", "real", "--out", str(out), "--no-eval", "-q", check=True)
+    proc = dd("eval", str(out), "-o", "eval.num_nets=1", "-o", "eval.epochs=2", "--models", "convnet-w8,convnet-w8-pad3", "-q", check=True)
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("eval-*.json"))]
+    assert sorted(r["protocol"]["model"] for r in results) == ["convnet-w8", "convnet-w8-pad3"]
+    table = proc.stdout[proc.stdout.index("| eval.model |"):].splitlines()
+    for r in results:
+        row = next(line for line in table if line.startswith(f"| {r['protocol']['model']} |"))
+        assert f"{r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f}" in row
+
+
 def test_dd_eval_prints_before_it_writes_and_logs_into_the_run(dd, tmp_path):
     """The numbers reach stdout even when eval.json cannot be written, and the run's log.txt records the
     evaluation's start, each network and its result."""

@@ -50,13 +50,31 @@ def register_commands(cli):
     @click.option("--dataset", default=None, help="Evaluate against this dataset instead of the one in the artifact.")
     @click.option("--device", default="auto", help="auto, cpu or cuda[:N].")
     @click.option("--cache-dir", default=None, help="Where decoded datasets are cached.")
+    @click.option("--models", default=None, metavar="A,B,...",
+                  help="Evaluate with each of these architectures (eval.model) in turn, then print one cross-architecture table.")
     @click.option("-q", "--quiet", is_flag=True)
     @click.option("-v", "--verbose", is_flag=True)
-    def eval_cmd(path, options, evaluator, baselines, dataset, device, cache_dir, quiet, verbose) -> None:
+    def eval_cmd(path, options, evaluator, baselines, dataset, device, cache_dir, models, quiet, verbose) -> None:
         """Train K fresh nets on a distilled set; report mean ± std beside a random real subset."""
         configure_cli(True, verbose)  # the result is this command's output: stdout, not log lines
-        evaluate_artifact(path, get_plugin_manager(), options=options, baselines=baselines, dataset=dataset, device=device,
-                          cache_dir=cache_dir, quiet=quiet, evaluator=evaluator, show=click.echo)  # printed before the result file is written
+        names = [m for m in (models or "").split(",") if m] or [None]
+        results = []
+        for model in names:
+            chosen = list(options) + ([f"eval.model={model}"] if model else [])
+            results.append(evaluate_artifact(path, get_plugin_manager(), options=chosen, baselines=baselines, dataset=dataset, device=device,
+                                             cache_dir=cache_dir, quiet=quiet, evaluator=evaluator, show=click.echo))  # shown before written
+        if models:
+            click.echo(cross_architecture_table(names, results))
+
+
+def cross_architecture_table(models: list[str], results: list[dict[str, Any]]) -> str:
+    """One row per evaluation architecture: the set's accuracy beside the random-real baseline's."""
+    def cell(r: dict | None) -> str:
+        return f"{r['mean']:.2f} ± {r['std']:.2f}" if r else "–"
+
+    lines = ["| eval.model | distilled % | random real % |", "|---|---|---|"]
+    lines += [f"| {m} | {cell(r.get('distilled'))} | {cell(r.get('random'))} |" for m, r in zip(models, results)]
+    return "\n".join(lines)
 
 
 def evaluate_artifact(path, pm, options=(), baselines=(), dataset=None, device="auto", cache_dir=None,
