@@ -39,6 +39,7 @@ _EXPORTS = {
     "ddcore.builtins.collectives": "all_reduce_ all_gather_objects broadcast_object gather_rows gather_by_index "
                                    "sum_across_ranks reduce_gradient",
     "ddcore.builtins.augment": "dsa Draws DSAParams",
+    "ddcore.builtins.weights": "load_weights",
     "ddcore.builtins.classifier": "real_data_classifier",
     "ddcore.builtins.images": "to_pixels save_grid save_before_after write_grids",
     "ddcore.builtins.finished_runs": "stage_sets for_display",

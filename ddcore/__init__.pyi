@@ -6,6 +6,7 @@ from .hookspecs import hookimpl as hookimpl
 from .artifact import DistilledSet
 from .atomic import atomic_path
 from .builtins.augment import DSAParams, Draws, dsa
+from .builtins.weights import load_weights
 from .builtins.batched import batchable, train_classifier_batched
 from .builtins.collectives import (
     all_gather_objects, all_reduce_, broadcast_object, gather_by_index, gather_rows, reduce_gradient, sum_across_ranks,
@@ -39,6 +40,6 @@ __all__ = [
     "atomic_path", "TrainSettings", "train_classifier", "data_rows", "classification_loss",
     "soft_cross_entropy", "accuracy", "predict", "autocast", "save_progress", "load_progress", "train_classifier_batched", "batchable",
     "all_reduce_", "all_gather_objects", "broadcast_object", "gather_rows", "gather_by_index", "sum_across_ranks",
-    "reduce_gradient", "dsa", "Draws", "DSAParams", "real_data_classifier", "to_pixels", "save_grid", "save_before_after",
+    "reduce_gradient", "dsa", "Draws", "DSAParams", "load_weights", "real_data_classifier", "to_pixels", "save_grid", "save_before_after",
     "write_grids"
 ]

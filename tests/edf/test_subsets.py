@@ -45,3 +45,32 @@ def test_a_partial_imagenet_is_refused(tmp_path):
     (tmp_path / "train" / "n0").mkdir(parents=True)
     with pytest.raises(DataError, match="not ImageNet-1k's 1000"):
         specs()["imagewoof"].load(str(tmp_path), {})
+
+
+def test_a_cam_network_trained_on_imagenet_explains_each_subset_class_by_its_imagenet_index(imagenet, tmp_path, monkeypatch):
+    """edf.cam_weights: a 1000-class network from a local file (as EDF's code), run class c explained as ImageNet class idx[c]."""
+    import torch
+    from safetensors.torch import save_file
+
+    import dd_edf
+    from ddcore import ConfigError as Refused
+    from ddcore import build_model, testing
+    from dd_edf.dae import refresh_weights
+    from tiny_settings import EDF_TINY
+
+    monkeypatch.setenv("DD_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    cam = build_model("convnet-w8", 3, 1000, (8, 8))
+    save_file({k: v.contiguous() for k, v in cam.state_dict().items()}, str(tmp_path / "imagenet-cam.safetensors"))
+    options = {"edf": {**EDF_TINY, "iterations": 2, "dae_interval": 1, "cam_model": "convnet-w8",
+                       "cam_weights": str(tmp_path / "imagenet-cam.safetensors")}}
+    manager = testing.make_plugin_manager((dd_edf, "edf"))
+    testing.run_tiny(["edf"], tmp_path / "run", dataset=f"imagenette:{imagenet}?size=8", options=options, manager=manager)
+    assert f"explaining ImageNet classes {IMAGENET_SUBSETS['imagenette']}" in (tmp_path / "run" / "log.txt").read_text()
+    x, labels = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 9])
+    index = torch.tensor(IMAGENET_SUBSETS["imagenette"])
+    ours = refresh_weights(cam.eval(), 2, x, labels, beta=1.0, threshold=None, class_index=index)
+    expected = refresh_weights(cam, 2, x, index[labels], beta=1.0, threshold=None)
+    assert torch.equal(ours, expected) and not torch.equal(ours, refresh_weights(cam, 2, x, labels, 1.0, None))
+    with pytest.raises(Refused, match="not one of the ImageNet subsets"):
+        testing.run_tiny(["edf"], tmp_path / "digits", options=options, manager=manager)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddcore import ConfigError, autocast
+from ddcore import autocast
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddcore import RealData, RunContext
@@ -66,21 +66,8 @@ def load_detector(ctx: RunContext, data: RealData, opts: DetectorRefineOptions) 
 
 
 def load_state(net: nn.Module, path: Path) -> None:
-    """Load a state_dict from safetensors or a torch file (``weights_only``), with one-sentence errors."""
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    """The user's detector weights (``ddcore.load_weights``: no unpickling, one-sentence errors)."""
+    from ddcore import load_weights
 
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(f"detector weights {path} could not be read as a state_dict ({str(exc).splitlines()[0]}); "
-                          "save them with torch.save(net.state_dict()) or safetensors.") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    try:
-        net.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"detector weights {path} do not fit the detector_model architecture for this dataset "
-                          f"({str(exc).splitlines()[0][:160]}); set -o detector_refine.detector_model to the one they were saved from.") from None
+    load_weights(net, path, "detector weights", "the detector_model architecture for this dataset",
+                 "set -o detector_refine.detector_model to the one they were saved from.")

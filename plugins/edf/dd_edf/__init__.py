@@ -78,10 +78,10 @@ def weight_pixel_gradients(ctx, grads):
     if "edf.dae_weights" not in ctx.state or grads.iteration % opts.dae_interval == 0:
         import time
 
-        net, layer = cam_network(ctx, opts)
+        net, layer, class_index = cam_network(ctx, opts)
         tick = time.perf_counter()
         noise = torch.Generator().manual_seed(derive_seed(ctx.seed, STAGE, "cam-noise", grads.iteration))  # smoothgradcam++ only
         ctx.state["edf.dae_weights"] = refresh_weights(net, layer, grads.images, grads.labels, opts.dae_beta, opts.dae_threshold,
-                                                       method=opts.cam_method, generator=noise)
+                                                       method=opts.cam_method, generator=noise, class_index=class_index)
         ctx.record("dae_refresh_seconds", time.perf_counter() - tick, grads.iteration)
     return ctx.state["edf.dae_weights"]

@@ -47,6 +47,8 @@ class EdfOptions(Options):
     dae_interval: int = Field(100, ge=1, description="DAE: refresh the CAM maps every N iterations")
     cam_model: ModelName = Field("convnet", description="DAE: the CAM network, trained on the real data and cached")
     cam_epochs: int = Field(30, ge=1, description="DAE: training epochs of the CAM network")
+    cam_weights: str | None = Field(None, description="DAE: a local file of cam_model's weights trained on ImageNet-1k (safetensors, "
+                                                      "or a torch file read weights-only), as EDF's code; ImageNet subsets and Comp-DD only")
     cam_layer: int | Literal["deepest", "last_pool"] | None = Field(
         None, description="DAE: index into a ConvNet's features, deepest (the deepest ReLU map larger than 1×1; also when unset) "
                           "or last_pool (the last pooling layer, as EDF's code)")

@@ -106,3 +106,13 @@ def dataset_specs():
         "comp-dd:SUBSET:PATH — EDF's Comp-DD benchmark (e.g. birds_hard) from a local ImageNet tree, 128 px",
         needs_argument=True, argument_help="SUBSET:PATH"))
     return specs
+
+
+def imagenet_indices(dataset_name: str) -> list[int] | None:
+    """ImageNet-1k class indices of a subset's classes, in the dataset's class order (None for other
+    datasets): what a CAM network trained on ImageNet-1k explains for each of the run's classes."""
+    if dataset_name in IMAGENET_SUBSETS:
+        return list(IMAGENET_SUBSETS[dataset_name])
+    if dataset_name.startswith("comp-dd:") and dataset_name[len("comp-dd:"):] in COMP_DD:
+        return list(dict.fromkeys(COMP_DD[dataset_name[len("comp-dd:"):]]))  # music_hard's duplicate read once
+    return None
