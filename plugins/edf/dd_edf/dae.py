@@ -64,7 +64,13 @@ def pretrained_cam_network(model: str, weights: str, data, device: torch.device)
         raise ConfigError(f"edf.cam_weights explains ImageNet-1k classes, and {data.name!r} is not one of the ImageNet subsets "
                           "(imagenette…, comp-dd:…) whose classes map to them; drop edf.cam_weights to train the CAM network here.")
     net = build_model(model, data.image_shape[0], 1000, data.image_shape[1:])
-    load_weights(net, weights, "edf.cam_weights", f"a 1000-class {model}", "set edf.cam_model to the architecture they were saved from.")
+    fix = "set edf.cam_model to the architecture they were saved from."
+    try:
+        load_weights(net, weights, "edf.cam_weights", f"a 1000-class {model}", fix)
+    except ConfigError:
+        if not hasattr(net, "model"):
+            raise
+        load_weights(net.model, weights, "edf.cam_weights", f"a 1000-class {model}", fix)  # a timm/torchvision file, unwrapped
     for p in net.parameters():
         p.requires_grad_(False)
     return net.to(device).eval(), torch.tensor(index)
