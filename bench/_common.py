@@ -116,6 +116,8 @@ def protocol_arguments(ap, out: str) -> None:
     ap.add_argument("--out", default=out)
     ap.add_argument("--reuse-from", nargs="+", default=[], metavar="DIR",
                     help="run folders of another bench's --out, made by this same code, whose identical leading stages may be reused")
+    ap.add_argument("--append", action="store_true",
+                    help="add rows to this bench's result file (same protocol and seed) instead of starting it again")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                     help="more `dd run` arguments for every run, e.g. -o STAGE.KEY=VALUE (a run gets only its own stages' options)")
 

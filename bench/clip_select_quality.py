@@ -67,7 +67,7 @@ def main() -> None:
     runs, options = RunSharing(args.reuse_from), options_of(args.extra)
     import torch
 
-    results = Results("clip_select_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, pool_factor=args.pool_factor,
+    results = Results("clip_select_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, pool_factor=args.pool_factor,
                       draws=args.draws, nets=args.nets, epochs=args.epochs, extra=args.extra, reuse_from=args.reuse_from,
                       baseline="IPC per class uniformly at random from the pool clip_select received, seeds seed + 1000 + draw")
     for dataset in args.datasets:

@@ -58,7 +58,6 @@ def main() -> None:
     ap.add_argument("--ipcs", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     protocol_arguments(ap, "bench-runs/edf")
-    ap.add_argument("--append", action="store_true", help="add rows to bench/results/edf_quality.json (same protocol) instead of starting it again")
     args = ap.parse_args()
     print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), seed {args.seed}, "
           f"device {device_name()}, presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")

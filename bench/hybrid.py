@@ -45,7 +45,7 @@ def main() -> None:
     runs = RunSharing(args.reuse_from)
     import torch
 
-    results = Results("hybrid", "cuda" if torch.cuda.is_available() else "cpu", args.seed, ipc=args.ipc, pool_factor=args.pool_factor,
+    results = Results("hybrid", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, ipc=args.ipc, pool_factor=args.pool_factor,
                       nets=args.nets, epochs=args.epochs, presets=f"<dataset>-ipc{args.ipc}", extra=args.extra,
                       reuse_from=args.reuse_from)
     for dataset in args.datasets:

@@ -90,7 +90,7 @@ def main() -> None:
     runs, options = RunSharing(args.reuse_from), options_of(args.extra)
     import torch
 
-    results = Results("refine_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, ipc=args.ipc, nets=args.nets,
+    results = Results("refine_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, ipc=args.ipc, nets=args.nets,
                       epochs=args.epochs, extra=args.extra, edf_options=args.edf_options, judge=f"{args.judge}, seed {args.judge_seed}, 30 epochs",
                       reuse_from=args.reuse_from)
     for dataset in args.datasets:
