@@ -61,20 +61,25 @@ def test_cam_layer_on_8px_digits_is_larger_than_1x1():
     assert x.shape[-1] > 1 and layer > 0
 
 
-def test_torch_grad_cam_matches_pytorch_grad_cam():
+@pytest.mark.parametrize("ours_name, reference_name", [("grad_cam", "GradCAM"), ("grad_cam_plus_plus", "GradCAMPlusPlus")])
+def test_torch_cams_match_pytorch_grad_cam(ours_name, reference_name):
     pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam", reason="pytorch-grad-cam is the reference (dd-edf[test])")
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from dd_edf import cam
 
     torch.manual_seed(0)
     net = build_model("convnet-w32", 3, 10, (16, 16)).eval()
     x = torch.randn(8, 3, 16, 16)
     targets = torch.arange(8) % 10
     layer = default_cam_layer(net, (16, 16))
-    ours = grad_cam(net, x, targets, layer).numpy()
-    with pytorch_grad_cam.GradCAM(model=net, target_layers=[net.features[layer]]) as ref_cam:
+    ours = getattr(cam, ours_name)(net, x, targets, layer).numpy()
+    with getattr(pytorch_grad_cam, reference_name)(model=net, target_layers=[net.features[layer]]) as ref_cam:
         ref = ref_cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
     corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
     assert corr > 0.99 and np.abs(ours - ref).max() < 0.05
+    if ours_name != "grad_cam":
+        assert not np.allclose(ours, grad_cam(net, x, targets, layer).numpy(), atol=0.05)  # not Grad-CAM under another name
 
 
 def test_presets_fill_unset_options_and_user_values_win():
@@ -107,24 +112,6 @@ def test_experts_without_replacement_use_each_expert_once_per_pass_as_the_offici
     g = torch.Generator().manual_seed(0)
     drawn = [expert_index(SimpleNamespace(expert_sampling="with_replacement"), 0, d, 5, g) for d in range(20)]
     assert any(sorted(drawn[i:i + 5]) != [0, 1, 2, 3, 4] for i in range(0, 20, 5))  # with replacement repeats within a pass
-
-
-def test_grad_cam_plus_plus_matches_pytorch_grad_cam():
-    pytorch_grad_cam = pytest.importorskip("pytorch_grad_cam", reason="pytorch-grad-cam is the reference (dd-edf[test])")
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
-    from dd_edf.cam import grad_cam_plus_plus
-
-    torch.manual_seed(0)
-    net = build_model("convnet-w32", 3, 10, (16, 16)).eval()
-    x, targets = torch.randn(8, 3, 16, 16), torch.arange(8) % 10
-    layer = default_cam_layer(net, (16, 16))
-    ours = grad_cam_plus_plus(net, x, targets, layer).numpy()
-    with pytorch_grad_cam.GradCAMPlusPlus(model=net, target_layers=[net.features[layer]]) as ref_cam:
-        ref = ref_cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
-    corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
-    assert corr > 0.99 and np.abs(ours - ref).max() < 0.05
-    assert not np.allclose(ours, grad_cam(net, x, targets, layer).numpy(), atol=0.05)  # not Grad-CAM under another name
 
 
 def test_smoothgrad_cam_plus_plus_averages_the_gradient_powers_over_noisy_copies():
