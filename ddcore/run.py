@@ -149,28 +149,9 @@ def evaluate_set(dset: DistilledSet, artifact: Path, data: RealData, pm: PluginM
         logger_for().info("[eval] %s", line)
     if d.is_main:
         (show or (lambda text: None))(evaluator.summary(result))
+        from .builtins.finished_runs import eval_path, protocol_key
+
         path = eval_path(artifact, None if own else protocol_key(result))
         write_json(path, result)
         (show or (lambda text: None))(f"wrote {path}")
     return result
-
-
-def protocol_key(result: dict[str, Any]) -> str:
-    """12 hex digits naming how a result was measured: evaluator, protocol, dataset and baselines (not
-    how many processes shared the work, which leaves the numbers as they are)."""
-    import hashlib
-    import json
-
-    protocol = {k: v for k, v in (result.get("protocol") or {}).items() if k not in ("processes", "nets_trained")}
-    what = {"evaluator": result.get("evaluator"), "protocol": protocol, "dataset": result.get("dataset"),
-            "baselines": [k for k in ("random", "full") if k in result]}
-    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def eval_path(artifact: Path, key: str | None = None) -> Path:
-    """``eval.json`` beside a run's artifact (``<name>.eval.json`` beside any other file); with a
-    protocol ``key``, ``eval-KEY.json`` (``<name>.eval-KEY.json``)."""
-    from .artifact import ARTIFACT_NAME
-
-    name = "eval" if key is None else f"eval-{key}"
-    return artifact.parent / (f"{name}.json" if artifact.name == ARTIFACT_NAME else f"{artifact.stem}.{name}.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ddcore.errors import DataError
 from ddcore.stage_files import read_manifest, read_run_spec, stage_file
@@ -72,3 +72,24 @@ def evaluation_file(run_dir: Path) -> Path | None:
         return own
     others = sorted(run_dir.glob("eval-*.json"), key=lambda p: p.stat().st_mtime)
     return others[-1] if others else None
+
+
+def protocol_key(result: dict[str, Any]) -> str:
+    """12 hex digits naming how a result was measured: evaluator, protocol, dataset and baselines (not
+    how many processes shared the work, which leaves the numbers as they are)."""
+    import hashlib
+    import json
+
+    protocol = {k: v for k, v in (result.get("protocol") or {}).items() if k not in ("processes", "nets_trained")}
+    what = {"evaluator": result.get("evaluator"), "protocol": protocol, "dataset": result.get("dataset"),
+            "baselines": [k for k in ("random", "full") if k in result]}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def eval_path(artifact: Path, key: str | None = None) -> Path:
+    """``eval.json`` beside a run's artifact (``<name>.eval.json`` beside any other file); with a
+    protocol ``key``, ``eval-KEY.json`` (``<name>.eval-KEY.json``)."""
+    from ddcore.artifact import ARTIFACT_NAME
+
+    name = "eval" if key is None else f"eval-{key}"
+    return artifact.parent / (f"{name}.json" if artifact.name == ARTIFACT_NAME else f"{artifact.stem}.{name}.json")
