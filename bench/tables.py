@@ -27,6 +27,8 @@ BLOCK = re.compile(r"(<!-- (bench|options)-table: (\w+(?:-\w+)?(?::\w+)?) -->\n)
 def bench_table(name: str) -> str:
     name, _, view = name.partition(":")
     script = name.split("-")[0]
+    if str(ROOT / "bench") not in sys.path:  # the scripts import their shared helpers as `_common`
+        sys.path.insert(0, str(ROOT / "bench"))
     spec = importlib.util.spec_from_file_location(f"bench_{script}", ROOT / "bench" / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
