@@ -12,14 +12,16 @@ def dd(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "ddcore", *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def evaluate(path: Path, dataset: str, nets: int, epochs: int, baseline: bool = True) -> dict:
+def evaluate(path: Path, dataset: str, nets: int, epochs: int, baseline: bool = True, options: tuple[str, ...] = ()) -> dict:
     """`dd eval` on a run folder or a set file; returns the result file it wrote (``eval-KEY.json``).
 
     The random-real baseline depends only on the dataset, IPC and protocol (same seeds), so a
     bench that evaluates many sets of one IPC computes it once and passes ``baseline=False`` after.
+    ``options`` are more ``eval.KEY=VALUE`` settings (``eval.model=convnet-pad3``: cross-architecture).
     """
     out = subprocess.run([sys.executable, "-m", "ddcore", "eval", str(path), "--dataset", dataset, "-q", "-o", f"eval.num_nets={nets}",
-                          "-o", f"eval.epochs={epochs}", *([] if baseline else ["--baseline", "none"])],
+                          "-o", f"eval.epochs={epochs}", *[a for o in options for a in ("-o", o)],
+                          *([] if baseline else ["--baseline", "none"])],
                          check=True, capture_output=True, text=True).stdout
     written = [line.removeprefix("wrote ") for line in out.splitlines() if line.startswith("wrote ")]
     if not written:  # a ddcore from before dd eval named its result file: eval.json beside the set
@@ -93,8 +95,12 @@ class Results:
     def add(self, **row) -> dict:
         row = {**row, "git_commit": self.data["git_commit"]}  # each row says which code made it (--append mixes runs)
         self.data["rows"].append(row)
-        self.path = save_result(self.name, self.data, self.device)
+        self.save()
         return row
+
+    def save(self) -> None:
+        """Write the file as it stands (after a row is added or an earlier row extended)."""
+        self.path = save_result(self.name, self.data, self.device)
 
 
 def mean_std(values: list[float], digits: int = 2) -> str:

@@ -2,10 +2,14 @@
 
     python bench/edf_quality.py                                  # digits and mnist5k, IPC 1 and 10
     python bench/edf_quality.py --datasets digits --ipcs 1 10 --nets 5
+    python bench/edf_quality.py --datasets digits --presets paper --methods EDF --append
 
-Every row is one `dd run` (fresh run folder under --out) with the preset `<dataset>-ipc<N>` and
-`dd eval`'s protocol (K = --nets ConvNet networks (D3; D2 on 8×8), --epochs epochs, DSA, final-epoch test
-accuracy). "random real" is the protocol's own baseline (a fresh random real subset per net).
+Every row is one `dd run` (fresh run folder under --out) with a preset — `tuned`: ours,
+`<dataset>-ipc<N>`; `paper`: `<dataset>-paper-ipc<N>`, configured as the official EDF code's run —
+and `dd eval`'s protocol (K = --nets ConvNet networks (D3; D2 on 8×8), --epochs epochs, DSA,
+final-epoch test accuracy), then `dd eval` of the same set on --cross-model (the official code's
+1-channel network `convnet-pad3` by default: a cross-architecture column). "random real" is the
+protocol's own baseline (a fresh random real subset per net).
 Methods: MTT (hard labels, fixed window, no gate), DATM (ρ = 0, no DAE), DATM + CPD (ρ = 0.25,
 no DAE), DATM + DAE (ρ = 0), EDF (the preset as is: its ρ, which is 0 at IPC 1 as in the paper,
 and DAE). Every method of a row uses the same run seed and the same evaluation seeds (paired).
@@ -23,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import Results, device_name, protocol_arguments
+from _common import Results, device_name, evaluate, protocol_arguments
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -39,59 +43,119 @@ def finished_runs(folders: list[str]) -> list[Path]:
     return [m.parent for d in folders for m in sorted(Path(d).glob("*/manifest.json"))]
 
 
-def run(dataset: str, ipc: int, method: str, args) -> dict:
-    out = Path(args.out) / f"{dataset}-ipc{ipc}-{method.replace(' + ', '+').replace(' ', '')}"
+PRESETS = {"tuned": "{dataset}-ipc{ipc}", "paper": "{dataset}-paper-ipc{ipc}"}
+
+
+def run_folder(out: str, preset: str, method: str) -> Path:
+    return Path(out) / f"{preset}-{method.replace(' + ', '+').replace(' ', '')}"
+
+
+def run(dataset: str, ipc: int, preset: str, method: str, args) -> dict:
+    out = run_folder(args.out, preset, method)
     cmd = [sys.executable, "-m", "ddcore", "run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", "edf",
-           "--preset", f"{dataset}-ipc{ipc}", "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
+           "--preset", preset, "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
            "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *METHODS[method], *args.extra,
            *[a for run in finished_runs(args.reuse_from) if run.resolve() != out.resolve() for a in ("--reuse-from", str(run))]]
     started = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     result = json.loads((out / "eval.json").read_text())
     result["wall_seconds"] = time.perf_counter() - started
+    result["folder"] = out
     return result
+
+
+def cross_architecture(folder: Path, dataset: str, args, baseline: bool) -> dict:
+    """The set of ``folder`` evaluated on --cross-model with the same protocol otherwise (and its random-real baseline)."""
+    r = evaluate(folder, dataset, args.nets, args.epochs, baseline=baseline, options=(f"eval.model={args.cross_model}",))
+    return {args.cross_model: {"distilled": r["distilled"], "random": r.get("random")}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
     ap.add_argument("--ipcs", nargs="+", type=int, default=[1, 10])
+    ap.add_argument("--presets", nargs="+", default=["tuned"], choices=list(PRESETS), help="tuned: <dataset>-ipc<N>; paper: <dataset>-paper-ipc<N>")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--cross-model", default="convnet-pad3", help="also evaluate every set on this architecture")
+    ap.add_argument("--add-cross", action="store_true",
+                    help="only evaluate the sets of the result file's rows that lack --cross-model (their run folders under --out)")
     protocol_arguments(ap, "bench-runs/edf")
     args = ap.parse_args()
-    print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), seed {args.seed}, "
-          f"device {device_name()}, presets <dataset>-ipc<N>{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
-    print("| dataset | IPC | method | accuracy % (mean ± std) | random real % | run time (s) |")
-    print("|---|---|---|---|---|---|")
+    print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), "
+          f"cross-architecture {args.cross_model}, seed {args.seed}, device {device_name()}{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
     import torch
 
-    results = Results("edf_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, nets=args.nets,
-                      epochs=args.epochs, presets="<dataset>-ipc<N>", extra=args.extra,
+    results = Results("edf_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append or args.add_cross,
+                      nets=args.nets, epochs=args.epochs, presets={k: v.replace("{", "<").replace("}", ">") for k, v in PRESETS.items()},
+                      cross_model=args.cross_model, extra=args.extra,
                       methods={m: " ".join(METHODS[m]) or "the preset as is" for m in METHODS})
+    if args.add_cross:
+        add_cross(results, args)
+        return
+    print("| dataset | IPC | preset | method | accuracy % (mean ± std) | random real % | on cross-model % | run time (s) |")
+    print("|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets:
         for ipc in args.ipcs:
-            for method in args.methods:
-                r = run(dataset, ipc, method, args)
-                d, b = r["distilled"], r["random"]
-                print(f"| {dataset} | {ipc} | {method} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} | {r['wall_seconds']:.0f} |",
-                      flush=True)
-                results.add(dataset=dataset, ipc=ipc, method=method, distilled=d, random=b, eval_protocol=r["protocol"],
-                            wall_seconds=round(r["wall_seconds"], 1))
+            for kind in args.presets:
+                preset = PRESETS[kind].format(dataset=dataset, ipc=ipc)
+                for method in args.methods:
+                    r = run(dataset, ipc, preset, method, args)
+                    d, b = r["distilled"], r["random"]
+                    cross = cross_architecture(r["folder"], dataset, args, baseline=method == args.methods[0])
+                    c = cross[args.cross_model]["distilled"]
+                    print(f"| {dataset} | {ipc} | {preset} | {method} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} "
+                          f"| {c['mean']:.2f} ± {c['std']:.2f} | {r['wall_seconds']:.0f} |", flush=True)
+                    results.add(dataset=dataset, ipc=ipc, preset=preset, method=method, distilled=d, random=b, cross=cross,
+                                eval_protocol=r["protocol"], wall_seconds=round(r["wall_seconds"], 1))
     print(f"wrote {results.path}")
 
 
+def add_cross(results: Results, args) -> None:
+    """Evaluate on --cross-model the sets of earlier rows that lack it (the row keeps its commit; the evaluation records its own)."""
+    baselines = set()
+    for row in results.data["rows"]:
+        if args.cross_model in row.get("cross", {}):
+            continue
+        folder = run_folder(args.out, row["preset"], row["method"])
+        if not (folder / "manifest.json").is_file():
+            print(f"{row['preset']} {row['method']}: no finished run folder {folder}; run the row again")
+            continue
+        key = (row["dataset"], row["ipc"])
+        row["cross"] = cross_architecture(folder, row["dataset"], args, baseline=key not in baselines)
+        row["cross_git_commit"] = results.data["git_commit"]
+        baselines.add(key)
+        results.save()
+        print(f"{row['preset']} {row['method']}: {row['cross'][args.cross_model]['distilled']['mean']:.2f} on {args.cross_model}")
+
+
 def table(result: dict) -> str:
-    """The EDF README's table: one row per dataset and IPC, a column per method, from the JSON."""
+    """The EDF README's table: one row per dataset, IPC and preset, a column per method and the
+    cross-architecture column (EDF's set on the other network), from the JSON; the official
+    code's measured sets (``edf_official_reference.json``) as rows of their own."""
     methods = list(dict.fromkeys(r["method"] for r in result["rows"]))
-    cells = {(r["dataset"], r["ipc"], r["method"]): r for r in result["rows"]}
-    lines = ["| dataset | IPC | random real | " + " | ".join(methods) + " |", "|---|---|---|" + "---|" * len(methods)]
-    for dataset, ipc in dict.fromkeys((r["dataset"], r["ipc"]) for r in result["rows"]):
-        row = [cells.get((dataset, ipc, m)) for m in methods]
+    cross_model = result["protocol"].get("cross_model")
+    cells = {(r["dataset"], r["ipc"], r["preset"], r["method"]): r for r in result["rows"]}
+
+    def cell(r: dict | None, bold: bool = False) -> str:
+        return "" if not r else f"**{r['mean']:.2f} ± {r['std']:.2f}**" if bold else f"{r['mean']:.2f} ± {r['std']:.2f}"
+
+    lines = ["| dataset | IPC | preset | random real | " + " | ".join(methods) + f" | EDF on `{cross_model}` | random real on `{cross_model}` |",
+             "|---|---|---|---|" + "---|" * (len(methods) + 2)]
+    for dataset, ipc, preset in dict.fromkeys((r["dataset"], r["ipc"], r["preset"]) for r in result["rows"]):
+        row = [cells.get((dataset, ipc, preset, m)) for m in methods]
         best = max(r["distilled"]["mean"] for r in row if r)
-        shown = [f"**{r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f}**" if r and r["distilled"]["mean"] == best
-                 else f"{r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f}" if r else "" for r in row]
+        shown = [cell(r and r["distilled"], bool(r) and r["distilled"]["mean"] == best) for r in row]
         random = next(r["random"] for r in row if r)
-        lines.append(f"| {dataset} | {ipc} | {random['mean']:.2f} ± {random['std']:.2f} | " + " | ".join(shown) + " |")
+        edf = cells.get((dataset, ipc, preset, "EDF"), {}).get("cross", {}).get(cross_model, {})
+        cross_random = next((c["random"] for r in result["rows"] if (r["dataset"], r["ipc"]) == (dataset, ipc)
+                             for c in [r.get("cross", {}).get(cross_model)] if c and c.get("random")), None)
+        lines.append(f"| {dataset} | {ipc} | `{preset}` | {cell(random)} | " + " | ".join(shown)
+                     + f" | {cell(edf.get('distilled'))} | {cell(cross_random)} |")
+    reference = Path(__file__).resolve().parent / "results" / "edf_official_reference.json"
+    for ref in json.loads(reference.read_text())["rows"] if reference.is_file() else []:
+        cells_ref = [cell(ref["distilled"]) if m == "EDF" else "" for m in methods]
+        lines.append(f"| {ref['dataset']} | {ref['ipc']} | official EDF code¹ | {cell(ref.get('random'))} | " + " | ".join(cells_ref)
+                     + f" | {cell(ref.get('cross', {}).get(cross_model))} |  |")
     return "\n".join(lines)
 
 
