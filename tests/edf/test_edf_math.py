@@ -99,6 +99,21 @@ def test_presets_fill_unset_options_and_user_values_win():
         EdfOptions(expert_train_epochs=3, max_start_epoch=5)
 
 
+def test_every_shipped_preset_is_valid_and_paper_presets_use_the_official_components():
+    from dd_edf.options import preset_names, read_preset
+
+    for name in preset_names():  # a typo in a TOML key or value fails here, not in a user's run
+        table = read_preset(name)
+        assert table["ipc"] >= 1 and table["description"] and table["source"], name
+        o = EdfOptions(preset=name)
+        assert all(getattr(o, key) == value for key, value in table["edf"].items()), name
+    for name in [n for n in preset_names() if "-paper-" in n]:
+        o = EdfOptions(preset=name)
+        assert (o.expert_model, o.expert_sampling, o.cam_method, o.cam_layer) == ("convnet-pad3", "without_replacement", "smoothgradcam++",
+                                                                                 "last_pool"), name
+        assert o.expert_sam_rho > 0 and o.expert_gsam_alpha > 0 and o.expert_sam_adaptive and o.dsa_crop_ratio == 0.25, name
+
+
 def test_experts_without_replacement_use_each_expert_once_per_pass_as_the_official_code():
     from types import SimpleNamespace
 
