@@ -64,6 +64,21 @@ def run(dataset: str, ipc: int, preset: str, method: str, args) -> dict:
     return result
 
 
+CORESETS = {"herding": "herding", "k-center": "kcenter"}  # row name: the built-in selection stage (`dd run --plugins NAME`)
+
+
+def coreset(dataset: str, ipc: int, name: str, args) -> dict:
+    """A coreset of real images chosen by a built-in selector, evaluated with the same protocol (a baseline a
+    distillation must beat to say anything)."""
+    out = Path(args.out) / f"{dataset}-ipc{ipc}-{CORESETS[name]}"
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ddcore", "run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", CORESETS[name],
+                    "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed), "--baseline", "none",
+                    "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}"], check=True, stdout=subprocess.DEVNULL)
+    result = json.loads((out / "eval.json").read_text())
+    return {"distilled": result["distilled"], "eval_protocol": result["protocol"], "wall_seconds": round(time.perf_counter() - started, 1)}
+
+
 def cross_architecture(folder: Path, dataset: str, args, baseline: bool) -> dict:
     """The set of ``folder`` evaluated on --cross-model with the same protocol otherwise (and its random-real baseline)."""
     r = evaluate(folder, dataset, args.nets, args.epochs, baseline=baseline, options=(f"eval.model={args.cross_model}",))
@@ -76,6 +91,8 @@ def main() -> None:
     ap.add_argument("--ipcs", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--presets", nargs="+", default=["tuned"], choices=list(PRESETS), help="tuned: <dataset>-ipc<N>; paper: <dataset>-paper-ipc<N>")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--coresets", nargs="*", default=list(CORESETS), choices=list(CORESETS),
+                    help="coreset baselines of each dataset and IPC (none: skip)")
     ap.add_argument("--cross-model", default="convnet-pad3", help="also evaluate every set on this architecture")
     ap.add_argument("--add-cross", action="store_true",
                     help="only evaluate the sets of the result file's rows that lack --cross-model (their run folders under --out)")
@@ -96,6 +113,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets:
         for ipc in args.ipcs:
+            for name in args.coresets:
+                r = coreset(dataset, ipc, name, args)
+                print(f"| {dataset} | {ipc} | – | {name} | {r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f} | | | {r['wall_seconds']:.0f} |")
+                results.add(dataset=dataset, ipc=ipc, preset=None, method=name, **r)
             for kind in args.presets:
                 preset = PRESETS[kind].format(dataset=dataset, ipc=ipc)
                 for method in args.methods:
@@ -114,7 +135,7 @@ def add_cross(results: Results, args) -> None:
     """Evaluate on --cross-model the sets of earlier rows that lack it (the row keeps its commit; the evaluation records its own)."""
     baselines = set()
     for row in results.data["rows"]:
-        if args.cross_model in row.get("cross", {}):
+        if row["preset"] is None or args.cross_model in row.get("cross", {}):  # coresets are baselines only
             continue
         folder = run_folder(args.out, row["preset"], row["method"])
         if not (folder / "manifest.json").is_file():
@@ -128,34 +149,60 @@ def add_cross(results: Results, args) -> None:
         print(f"{row['preset']} {row['method']}: {row['cross'][args.cross_model]['distilled']['mean']:.2f} on {args.cross_model}")
 
 
-def table(result: dict) -> str:
-    """The EDF README's table: one row per dataset, IPC and preset, a column per method and the
-    cross-architecture column (EDF's set on the other network), from the JSON; the official
-    code's measured sets (``edf_official_reference.json``) as rows of their own."""
-    methods = list(dict.fromkeys(r["method"] for r in result["rows"]))
+def table(result: dict, view: str = "accuracy") -> str:
+    """The EDF README's tables from the JSON. ``accuracy``: one row per dataset, IPC and preset,
+    the coreset baselines, a column per method and the cross-architecture column (EDF's set on the
+    other network), then the official code's measured sets (``edf_official_reference.json``).
+    ``paired``: each method's paired difference from DATM and EDF's from each coreset, with 95 % intervals."""
+    return paired_table(result) if view == "paired" else accuracy_table(result)
+
+
+def _cell(r: dict | None, bold: bool = False) -> str:
+    return "" if not r else f"**{r['mean']:.2f} ± {r['std']:.2f}**" if bold else f"{r['mean']:.2f} ± {r['std']:.2f}"
+
+
+def _groups(result: dict) -> list[tuple[str, int, str]]:
+    return list(dict.fromkeys((r["dataset"], r["ipc"], r["preset"]) for r in result["rows"] if r["preset"] is not None))
+
+
+def accuracy_table(result: dict) -> str:
+    methods = list(dict.fromkeys(r["method"] for r in result["rows"] if r["preset"] is not None))
+    coresets = list(dict.fromkeys(r["method"] for r in result["rows"] if r["preset"] is None))
     cross_model = result["protocol"].get("cross_model")
     cells = {(r["dataset"], r["ipc"], r["preset"], r["method"]): r for r in result["rows"]}
-
-    def cell(r: dict | None, bold: bool = False) -> str:
-        return "" if not r else f"**{r['mean']:.2f} ± {r['std']:.2f}**" if bold else f"{r['mean']:.2f} ± {r['std']:.2f}"
-
-    lines = ["| dataset | IPC | preset | random real | " + " | ".join(methods) + f" | EDF on `{cross_model}` | random real on `{cross_model}` |",
-             "|---|---|---|---|" + "---|" * (len(methods) + 2)]
-    for dataset, ipc, preset in dict.fromkeys((r["dataset"], r["ipc"], r["preset"]) for r in result["rows"]):
+    lines = ["| dataset | IPC | preset | random real | " + "".join(f"{c} | " for c in coresets) + " | ".join(methods)
+             + f" | EDF on `{cross_model}` | random real on `{cross_model}` |", "|---|---|---|---|" + "---|" * (len(coresets) + len(methods) + 2)]
+    for dataset, ipc, preset in _groups(result):
         row = [cells.get((dataset, ipc, preset, m)) for m in methods]
         best = max(r["distilled"]["mean"] for r in row if r)
-        shown = [cell(r and r["distilled"], bool(r) and r["distilled"]["mean"] == best) for r in row]
+        shown = [_cell(r and r["distilled"], bool(r) and r["distilled"]["mean"] == best) for r in row]
         random = next(r["random"] for r in row if r)
-        edf = cells.get((dataset, ipc, preset, "EDF"), {}).get("cross", {}).get(cross_model, {})
+        bases = [_cell((cells.get((dataset, ipc, None, c)) or {}).get("distilled")) for c in coresets]
+        edf = (cells.get((dataset, ipc, preset, "EDF")) or {}).get("cross", {}).get(cross_model, {})
         cross_random = next((c["random"] for r in result["rows"] if (r["dataset"], r["ipc"]) == (dataset, ipc)
-                             for c in [r.get("cross", {}).get(cross_model)] if c and c.get("random")), None)
-        lines.append(f"| {dataset} | {ipc} | `{preset}` | {cell(random)} | " + " | ".join(shown)
-                     + f" | {cell(edf.get('distilled'))} | {cell(cross_random)} |")
+                             for c in [(r.get("cross") or {}).get(cross_model)] if c and c.get("random")), None)
+        lines.append(f"| {dataset} | {ipc} | `{preset}` | {_cell(random)} | " + "".join(f"{b} | " for b in bases) + " | ".join(shown)
+                     + f" | {_cell(edf.get('distilled'))} | {_cell(cross_random)} |")
     reference = Path(__file__).resolve().parent / "results" / "edf_official_reference.json"
     for ref in json.loads(reference.read_text())["rows"] if reference.is_file() else []:
-        cells_ref = [cell(ref["distilled"]) if m == "EDF" else "" for m in methods]
-        lines.append(f"| {ref['dataset']} | {ref['ipc']} | official EDF code¹ | {cell(ref.get('random'))} | " + " | ".join(cells_ref)
-                     + f" | {cell(ref.get('cross', {}).get(cross_model))} |  |")
+        shown = [_cell(ref["distilled"]) if m == "EDF" else "" for m in methods]
+        lines.append(f"| {ref['dataset']} | {ref['ipc']} | official EDF code¹ |  | " + " | " * len(coresets) + " | ".join(shown) + " |  |  |")
+    return "\n".join(lines)
+
+
+def paired_table(result: dict) -> str:
+    from ddcore.builtins.paired import format_difference, paired_difference
+
+    cells = {(r["dataset"], r["ipc"], r["preset"], r["method"]): r["distilled"]["accuracies"] for r in result["rows"]}
+    lines = ["| dataset | IPC | preset | K | difference | mean [95 % interval] (points) |", "|---|---|---|---|---|---|"]
+    for dataset, ipc, preset in _groups(result):
+        pairs = [(m, "DATM") for m in ("MTT", "DATM + CPD", "DATM + DAE", "EDF")]
+        pairs += [("EDF", c) for c in CORESETS]
+        for b, a in pairs:
+            x = cells.get((dataset, ipc, preset if a in METHODS else None, a))
+            y = cells.get((dataset, ipc, preset, b))
+            if x and y and len(x) == len(y):
+                lines.append(f"| {dataset} | {ipc} | `{preset}` | {len(x)} | {b} − {a} | {format_difference(paired_difference(x, y))} |")
     return "\n".join(lines)
 
 

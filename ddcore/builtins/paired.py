@@ -38,5 +38,5 @@ def paired(first: dict, other: dict) -> bool:
 
 
 def format_difference(diff: tuple[float, float, float]) -> str:
-    mean, low, high = diff
+    mean, low, high = (round(v, 2) + 0.0 for v in diff)  # + 0.0: a rounding -0.00 prints as +0.00
     return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]" if not math.isnan(low) else f"{mean:+.2f}"
