@@ -82,8 +82,9 @@ class Results:
     ``bench/tables.py`` renders README tables from this file with the bench's ``table()``.
     """
 
-    def __init__(self, name: str, device, seed: int | None = None, append: bool = False, **protocol) -> None:
-        self.name, self.device = name, device
+    def __init__(self, name: str, device, seed: int | None = None, append: bool = False, identity: tuple[str, ...] = (),
+                 **protocol) -> None:
+        self.name, self.device, self.identity = name, device, identity
         self.data = {"bench": name, **environment(device), **({} if seed is None else {"seed": seed}), "protocol": protocol, "rows": []}
         earlier = result_path(name, device)
         if append and earlier.is_file():  # more rows for a file an earlier run of the same protocol began
@@ -93,7 +94,10 @@ class Results:
             self.data["rows"] = [{"git_commit": old.get("git_commit"), **r} for r in old["rows"]]
 
     def add(self, **row) -> dict:
+        """Append ``row`` (stamped with the commit); with ``identity``, an earlier row with the same values there is replaced."""
         row = {**row, "git_commit": self.data["git_commit"]}  # each row says which code made it (--append mixes runs)
+        if self.identity:
+            self.data["rows"] = [r for r in self.data["rows"] if any(r.get(k) != row.get(k) for k in self.identity)]
         self.data["rows"].append(row)
         self.save()
         return row
@@ -101,6 +105,29 @@ class Results:
     def save(self) -> None:
         """Write the file as it stands (after a row is added or an earlier row extended)."""
         self.path = save_result(self.name, self.data, self.device)
+
+
+def parallel_arguments(ap, jobs: int = 1, threads: int | None = None) -> None:
+    """--jobs and --threads, for the benches that run their rows with ``in_parallel`` and ``run_env``."""
+    ap.add_argument("--jobs", type=int, default=jobs, help="runs at a time")
+    ap.add_argument("--threads", type=int, default=threads, help="threads of each run (OMP_NUM_THREADS; unset: the environment's)")
+
+
+def run_env(threads: int | None) -> dict:
+    """The environment of a `dd` subprocess with ``threads`` threads (unset: this one's)."""
+    import os
+
+    return {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+
+
+def in_parallel(jobs: int, tasks: list, work) -> None:
+    """``work(task)`` for every task, ``jobs`` at a time (each task is a `dd` subprocess: threads only wait);
+    the first failure is raised once the running ones end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for done in [pool.submit(work, t) for t in tasks]:
+            done.result()
 
 
 def mean_std(values: list[float], digits: int = 2) -> str:

@@ -24,10 +24,11 @@ import argparse
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from _common import Results, device_name, evaluate, protocol_arguments
+from _common import Results, device_name, evaluate, in_parallel, parallel_arguments, protocol_arguments, run_env
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -57,7 +58,7 @@ def run(dataset: str, ipc: int, preset: str, method: str, args) -> dict:
            "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *METHODS[method], *args.extra,
            *[a for run in finished_runs(args.reuse_from) if run.resolve() != out.resolve() for a in ("--reuse-from", str(run))]]
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=run_env(args.threads))
     result = json.loads((out / "eval.json").read_text())
     result["wall_seconds"] = time.perf_counter() - started
     result["folder"] = out
@@ -74,7 +75,8 @@ def coreset(dataset: str, ipc: int, name: str, args) -> dict:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ddcore", "run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", CORESETS[name],
                     "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed), "--baseline", "none",
-                    "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}"], check=True, stdout=subprocess.DEVNULL)
+                    "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}"], check=True, stdout=subprocess.DEVNULL,
+                   env=run_env(args.threads))
     result = json.loads((out / "eval.json").read_text())
     return {"distilled": result["distilled"], "eval_protocol": result["protocol"], "wall_seconds": round(time.perf_counter() - started, 1)}
 
@@ -97,37 +99,49 @@ def main() -> None:
     ap.add_argument("--add-cross", action="store_true",
                     help="only evaluate the sets of the result file's rows that lack --cross-model (their run folders under --out)")
     protocol_arguments(ap, "bench-runs/edf")
+    parallel_arguments(ap)
+    ap.add_argument("--name", default="edf_quality", help="results/NAME.json (edf_quality-SUFFIX for another protocol, e.g. K = 10)")
     args = ap.parse_args()
     print(f"# edf_quality: K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; final-epoch accuracy), "
           f"cross-architecture {args.cross_model}, seed {args.seed}, device {device_name()}{', extra: ' + ' '.join(args.extra) if args.extra else ''}")
     import torch
 
-    results = Results("edf_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append or args.add_cross,
-                      nets=args.nets, epochs=args.epochs, presets={k: v.replace("{", "<").replace("}", ">") for k, v in PRESETS.items()},
-                      cross_model=args.cross_model, extra=args.extra,
-                      methods={m: " ".join(METHODS[m]) or "the preset as is" for m in METHODS})
+    if args.threads:
+        torch.set_num_threads(args.threads)  # recorded as the bench's threads: each run's own
+    results = Results(args.name, "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append or args.add_cross,
+                      identity=("dataset", "ipc", "preset", "method"), nets=args.nets, epochs=args.epochs,
+                      presets={k: v.replace("{", "<").replace("}", ">") for k, v in PRESETS.items()},
+                      cross_model=args.cross_model, extra=args.extra, methods={m: " ".join(METHODS[m]) or "the preset as is" for m in METHODS})
     if args.add_cross:
         add_cross(results, args)
         return
     print("| dataset | IPC | preset | method | accuracy % (mean ± std) | random real % | on cross-model % | run time (s) |")
     print("|---|---|---|---|---|---|---|---|")
-    for dataset in args.datasets:
-        for ipc in args.ipcs:
-            for name in args.coresets:
-                r = coreset(dataset, ipc, name, args)
-                print(f"| {dataset} | {ipc} | – | {name} | {r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f} | | | {r['wall_seconds']:.0f} |")
-                results.add(dataset=dataset, ipc=ipc, preset=None, method=name, **r)
-            for kind in args.presets:
-                preset = PRESETS[kind].format(dataset=dataset, ipc=ipc)
-                for method in args.methods:
-                    r = run(dataset, ipc, preset, method, args)
-                    d, b = r["distilled"], r["random"]
-                    cross = cross_architecture(r["folder"], dataset, args, baseline=method == args.methods[0])
-                    c = cross[args.cross_model]["distilled"]
-                    print(f"| {dataset} | {ipc} | {preset} | {method} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} "
-                          f"| {c['mean']:.2f} ± {c['std']:.2f} | {r['wall_seconds']:.0f} |", flush=True)
-                    results.add(dataset=dataset, ipc=ipc, preset=preset, method=method, distilled=d, random=b, cross=cross,
-                                eval_protocol=r["protocol"], wall_seconds=round(r["wall_seconds"], 1))
+    lock = threading.Lock()
+    tasks = [(dataset, ipc, None, name) for dataset in args.datasets for ipc in args.ipcs for name in args.coresets]
+    tasks += [(dataset, ipc, PRESETS[kind].format(dataset=dataset, ipc=ipc), method)
+              for dataset in args.datasets for ipc in args.ipcs for kind in args.presets for method in args.methods]
+
+    def one(task) -> None:
+        dataset, ipc, preset, method = task
+        if preset is None:
+            r = coreset(dataset, ipc, method, args)
+            with lock:
+                print(f"| {dataset} | {ipc} | – | {method} | {r['distilled']['mean']:.2f} ± {r['distilled']['std']:.2f} | | | {r['wall_seconds']:.0f} |",
+                      flush=True)
+                results.add(dataset=dataset, ipc=ipc, preset=None, method=method, **r)
+            return
+        r = run(dataset, ipc, preset, method, args)
+        d, b = r["distilled"], r["random"]
+        cross = cross_architecture(r["folder"], dataset, args, baseline=method == args.methods[0])
+        c = cross[args.cross_model]["distilled"]
+        with lock:
+            print(f"| {dataset} | {ipc} | {preset} | {method} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} "
+                  f"| {c['mean']:.2f} ± {c['std']:.2f} | {r['wall_seconds']:.0f} |", flush=True)
+            results.add(dataset=dataset, ipc=ipc, preset=preset, method=method, distilled=d, random=b, cross=cross,
+                        eval_protocol=r["protocol"], wall_seconds=round(r["wall_seconds"], 1))
+
+    in_parallel(args.jobs, tasks, one)
     print(f"wrote {results.path}")
 
 
@@ -166,8 +180,8 @@ def _groups(result: dict) -> list[tuple[str, int, str]]:
 
 
 def accuracy_table(result: dict) -> str:
-    methods = list(dict.fromkeys(r["method"] for r in result["rows"] if r["preset"] is not None))
-    coresets = list(dict.fromkeys(r["method"] for r in result["rows"] if r["preset"] is None))
+    present = {r["method"] for r in result["rows"]}
+    methods, coresets = [m for m in METHODS if m in present], [c for c in CORESETS if c in present]
     cross_model = result["protocol"].get("cross_model")
     cells = {(r["dataset"], r["ipc"], r["preset"], r["method"]): r for r in result["rows"]}
     lines = ["| dataset | IPC | preset | random real | " + "".join(f"{c} | " for c in coresets) + " | ".join(methods)
@@ -184,7 +198,8 @@ def accuracy_table(result: dict) -> str:
         lines.append(f"| {dataset} | {ipc} | `{preset}` | {_cell(random)} | " + "".join(f"{b} | " for b in bases) + " | ".join(shown)
                      + f" | {_cell(edf.get('distilled'))} | {_cell(cross_random)} |")
     reference = Path(__file__).resolve().parent / "results" / "edf_official_reference.json"
-    for ref in json.loads(reference.read_text())["rows"] if reference.is_file() else []:
+    datasets = {r["dataset"] for r in result["rows"]}
+    for ref in [r for r in json.loads(reference.read_text())["rows"] if r["dataset"] in datasets] if reference.is_file() else []:
         shown = [_cell(ref["distilled"]) if m == "EDF" else "" for m in methods]
         lines.append(f"| {ref['dataset']} | {ref['ipc']} | official EDF code¹ |  | " + " | " * len(coresets) + " | ".join(shown) + " |  |  |")
     return "\n".join(lines)

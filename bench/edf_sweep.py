@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _common import Results, device_name, evaluate, protocol_arguments
+from _common import Results, device_name, evaluate, in_parallel, parallel_arguments, protocol_arguments, run_env
 
 GSAM = ["edf.expert_sam_rho=0.01", "edf.expert_gsam_alpha=0.3", "edf.expert_sam_adaptive=true"]
 STEPS = {  # name: (preset, options on top of it)
@@ -50,12 +48,11 @@ def run(step: str, args) -> dict:
     """`dd run` of one step (own folder, one thread), then `dd eval` of its set on the official network."""
     preset, options = STEPS[step]
     out = Path(args.out) / step.replace(",", "").replace(" ", "-")
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ddcore", "run", "--dataset", args.dataset, "--ipc", str(args.ipc), "--plugins", "edf",
                     "--preset", preset, "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
                     "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *[a for o in options for a in ("-o", o)]],
-                   check=True, stdout=subprocess.DEVNULL, env=env)
+                   check=True, stdout=subprocess.DEVNULL, env=run_env(args.threads))
     wall = time.perf_counter() - started
     own = json.loads((out / "eval.json").read_text())
     cross = evaluate(out, args.dataset, args.nets, args.epochs, options=(f"eval.model={CROSS_MODEL}",))
@@ -71,15 +68,15 @@ def main() -> None:
     ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS))
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--ipc", type=int, default=1)
-    ap.add_argument("--jobs", type=int, default=2, help="runs at a time")
-    ap.add_argument("--threads", type=int, default=1, help="threads of each run")
+    parallel_arguments(ap, jobs=2, threads=1)
     protocol_arguments(ap, "bench-runs/edf-sweep")
     args = ap.parse_args()
     import torch
 
-    torch.set_num_threads(args.threads)  # recorded as the bench's threads: each run's own
-    results = Results("edf_sweep", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, dataset=args.dataset,
-                      ipc=args.ipc, nets=args.nets, epochs=args.epochs, cross_model=CROSS_MODEL, jobs=args.jobs,
+    if args.threads:
+        torch.set_num_threads(args.threads)  # recorded as the bench's threads: each run's own
+    results = Results("edf_sweep", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, identity=("step",),
+                      dataset=args.dataset, ipc=args.ipc, nets=args.nets, epochs=args.epochs, cross_model=CROSS_MODEL,
                       steps={s: f"--preset {p} " + " ".join(f"-o {o}" for o in opts) for s, (p, opts) in STEPS.items()})
     print(f"# edf_sweep: {args.dataset} IPC {args.ipc}, K = {args.nets} nets × {args.epochs} epochs, seed {args.seed}, device {device_name()}")
     lock = threading.Lock()
@@ -91,9 +88,7 @@ def main() -> None:
             d, c = row["distilled"], row["cross"][CROSS_MODEL]["distilled"]
             print(f"| {step} | {d['mean']:.2f} ± {d['std']:.2f} | {c['mean']:.2f} ± {c['std']:.2f} | {row['wall_seconds']:.0f} s |", flush=True)
 
-    with ThreadPoolExecutor(args.jobs) as pool:
-        for done in [pool.submit(one, s) for s in args.steps]:
-            done.result()
+    in_parallel(args.jobs, args.steps, one)
     print(f"wrote {results.path}")
 
 
