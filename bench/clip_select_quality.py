@@ -56,6 +56,9 @@ def main() -> None:
     ap.add_argument("--pools", nargs="+", default=["real", "EDF"], choices=["real", "EDF"])
     ap.add_argument("--pool-factor", type=int, default=5)
     ap.add_argument("--draws", type=int, default=3, help="random selections from each pool")
+    ap.add_argument("--stage1", action="store_true",
+                    help="also clip_select's stage 1 alone (λ = 1: the top IPC by Q, no diversity): the CLIP ablation")
+    ap.add_argument("--name", default="clip_select_quality", help="results/NAME.json (clip_select_quality-SUFFIX for another protocol)")
     protocol_arguments(ap, "bench-runs/clip_select")
     args = ap.parse_args()
     from ddcore.builtins.finished_runs import stage_io
@@ -67,7 +70,7 @@ def main() -> None:
     runs, options = RunSharing(args.reuse_from), options_of(args.extra)
     import torch
 
-    results = Results("clip_select_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, pool_factor=args.pool_factor,
+    results = Results(args.name, "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, pool_factor=args.pool_factor,
                       draws=args.draws, nets=args.nets, epochs=args.epochs, extra=args.extra, reuse_from=args.reuse_from,
                       baseline="IPC per class uniformly at random from the pool clip_select received, seeds seed + 1000 + draw")
     for dataset in args.datasets:
@@ -87,20 +90,39 @@ def main() -> None:
                 for k in range(args.draws):
                     drawn = random_from_pool(pool, ipc, args.seed + 1000 + k, out / f"random-{k}.safetensors")
                     accs += evaluate(drawn, dataset, args.nets, args.epochs, baseline=False)["distilled"]["accuracies"]
+                stage1 = None
+                if args.stage1:  # the same pool (its stages reused), stage 2's diversity switched off
+                    runs.run(out.with_name(out.name + "-stage1"), plugins=plugins, dataset=dataset, ipc=ipc, seed=args.seed,
+                             pool_factor=args.pool_factor, preset=preset, options=[*options, "clip_select.lam=1"], evaluate=False)
+                    stage1 = evaluate(out.with_name(out.name + "-stage1"), dataset, args.nets, args.epochs, baseline=False)["distilled"]
                 row = results.add(dataset=dataset, ipc=ipc, pool=f"{source} ×{args.pool_factor}", random_from_pool=accs,
-                                  clip_select=clip["distilled"], random=random_real, eval_protocol=clip["protocol"],
-                                  zero_shot_agreement=zero_shot_agreement(pool), wall_seconds=round(seconds, 1))
+                                  clip_select=clip["distilled"], **({"clip_stage1": stage1} if stage1 else {}), random=random_real,
+                                  eval_protocol=clip["protocol"], zero_shot_agreement=zero_shot_agreement(pool), wall_seconds=round(seconds, 1))
                 print(table({"rows": [row]}).splitlines()[-1], flush=True)
 
 
 def table(result: dict) -> str:
-    """The plugin README's quality table, from the JSON."""
-    lines = ["| dataset | IPC | pool | random from pool % | clip_select % | random real % | CLIP zero-shot agreement on the pool |",
-             "|---|---|---|---|---|---|---|"]
+    """The plugin README's quality table, from the JSON: accuracies, and each selection's paired
+    difference from random selection out of the same pool (network k of every draw shares its
+    seeds with network k of the selection: the draws' mean per network is the pair), with a 95 % interval."""
+    from ddcore.builtins.paired import format_difference, paired_difference
+
+    def versus_random(r: dict, picked: dict) -> str:
+        k = len(picked["accuracies"])
+        draws = [r["random_from_pool"][i:i + k] for i in range(0, len(r["random_from_pool"]), k)]
+        per_net = [sum(d[i] for d in draws) / len(draws) for i in range(k)]
+        return format_difference(paired_difference(per_net, picked["accuracies"]))
+
+    stage1 = any("clip_stage1" in r for r in result["rows"])
+    lines = ["| dataset | IPC | pool | random from pool % | clip_select % | − random from pool (paired) |"
+             + (" stage 1 only % | − random from pool (paired) |" if stage1 else "") + " random real % | CLIP zero-shot agreement on the pool |",
+             "|---|---|---|---|---|---|" + ("---|---|" if stage1 else "") + "---|---|"]
     for r in result["rows"]:
+        s1 = r.get("clip_stage1")
         lines.append(f"| {r['dataset']} | {r['ipc']} | {r['pool']} | {mean_std(r['random_from_pool'])} | "
-                     f"{mean_std(r['clip_select']['accuracies'])} | {mean_std(r['random']['accuracies'])} | "
-                     f"{r['zero_shot_agreement']:.1%} |")
+                     f"{mean_std(r['clip_select']['accuracies'])} | {versus_random(r, r['clip_select'])} | "
+                     + (f"{mean_std(s1['accuracies']) if s1 else ''} | {versus_random(r, s1) if s1 else ''} | " if stage1 else "")
+                     + f"{mean_std(r['random']['accuracies'])} | {r['zero_shot_agreement']:.1%} |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,9 @@ Every row is one `dd run` (fresh run folder under --out) with a preset — `tune
 and `dd eval`'s protocol (K = --nets ConvNet networks (D3; D2 on 8×8), --epochs epochs, DSA,
 final-epoch test accuracy), then `dd eval` of the same set on --cross-model (the official code's
 1-channel network `convnet-pad3` by default: a cross-architecture column). "random real" is the
-protocol's own baseline (a fresh random real subset per net).
+protocol's own baseline (a fresh random real subset per net); the coresets `herding` and `k-center`
+(ddcore's built-in selectors, in the features of a ConvNet trained on the real data) choose IPC per
+class from (nearly) the whole training split: the pool is the size of the smallest class.
 Methods: MTT (hard labels, fixed window, no gate), DATM (ρ = 0, no DAE), DATM + CPD (ρ = 0.25,
 no DAE), DATM + DAE (ρ = 0), EDF (the preset as is: its ρ, which is 0 at IPC 1 as in the paper,
 and DAE). Every method of a row uses the same run seed and the same evaluation seeds (paired).
@@ -68,17 +70,27 @@ def run(dataset: str, ipc: int, preset: str, method: str, args) -> dict:
 CORESETS = {"herding": "herding", "k-center": "kcenter"}  # row name: the built-in selection stage (`dd run --plugins NAME`)
 
 
+def whole_class_factor(dataset: str, ipc: int) -> int:
+    """The pool factor whose pool is the whole of the smallest class: coresets choose from (nearly) all the real data."""
+    from ddcore.realdata import open_dataset
+
+    data = open_dataset(dataset)
+    return min(len(data.class_indices(c)) for c in range(data.num_classes)) // ipc
+
+
 def coreset(dataset: str, ipc: int, name: str, args) -> dict:
-    """A coreset of real images chosen by a built-in selector, evaluated with the same protocol (a baseline a
-    distillation must beat to say anything)."""
+    """A coreset of real images chosen by a built-in selector from (nearly) the whole training split, evaluated
+    with the same protocol: a baseline a distillation must beat to say anything."""
     out = Path(args.out) / f"{dataset}-ipc{ipc}-{CORESETS[name]}"
+    factor = whole_class_factor(dataset, ipc)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ddcore", "run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", CORESETS[name],
-                    "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed), "--baseline", "none",
+                    "--pool-factor", str(factor), "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed), "--baseline", "none",
                     "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}"], check=True, stdout=subprocess.DEVNULL,
                    env=run_env(args.threads))
     result = json.loads((out / "eval.json").read_text())
-    return {"distilled": result["distilled"], "eval_protocol": result["protocol"], "wall_seconds": round(time.perf_counter() - started, 1)}
+    return {"distilled": result["distilled"], "pool_per_class": factor * ipc, "eval_protocol": result["protocol"],
+            "wall_seconds": round(time.perf_counter() - started, 1)}
 
 
 def cross_architecture(folder: Path, dataset: str, args, baseline: bool) -> dict:
