@@ -120,6 +120,27 @@ def run_env(threads: int | None) -> dict:
     return {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
 
 
+def run_evaluated(out: Path, args, *run_args: str) -> dict:
+    """`dd run RUN_ARGS` into ``out`` (replaced) with the bench's seed, protocol (--nets, --epochs) and
+    --threads; returns the run's ``eval.json`` with ``wall_seconds`` (distillation and evaluation)."""
+    import time
+
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ddcore", "run", *run_args, "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
+                    "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}"],
+                   check=True, stdout=subprocess.DEVNULL, env=run_env(getattr(args, "threads", None)))
+    result = json.loads((out / "eval.json").read_text())
+    result["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def cross_architecture(folder: Path, dataset: str, args, model: str, baseline: bool) -> dict:
+    """The set in ``folder`` evaluated on ``model`` with the bench's protocol otherwise (and, with
+    ``baseline``, the random-real baseline on that network): ``{model: {distilled, random}}``."""
+    r = evaluate(folder, dataset, args.nets, args.epochs, baseline=baseline, options=(f"eval.model={model}",))
+    return {model: {"distilled": r["distilled"], "random": r.get("random")}}
+
+
 def in_parallel(jobs: int, tasks: list, work) -> None:
     """``work(task)`` for every task, ``jobs`` at a time (each task is a `dd` subprocess: threads only wait);
     the first failure is raised once the running ones end."""

@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
-from _common import Results, device_name, evaluate, in_parallel, parallel_arguments, protocol_arguments, run_env
+from _common import Results, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -55,14 +52,9 @@ def run_folder(out: str, preset: str, method: str) -> Path:
 
 def run(dataset: str, ipc: int, preset: str, method: str, args) -> dict:
     out = run_folder(args.out, preset, method)
-    cmd = [sys.executable, "-m", "ddcore", "run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", "edf",
-           "--preset", preset, "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
-           "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *METHODS[method], *args.extra,
-           *[a for run in finished_runs(args.reuse_from) if run.resolve() != out.resolve() for a in ("--reuse-from", str(run))]]
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=run_env(args.threads))
-    result = json.loads((out / "eval.json").read_text())
-    result["wall_seconds"] = time.perf_counter() - started
+    result = run_evaluated(out, args, "--dataset", dataset, "--ipc", str(ipc), "--plugins", "edf", "--preset", preset,
+                           *METHODS[method], *args.extra,
+                           *[a for run in finished_runs(args.reuse_from) if run.resolve() != out.resolve() for a in ("--reuse-from", str(run))])
     result["folder"] = out
     return result
 
@@ -81,22 +73,11 @@ def whole_class_factor(dataset: str, ipc: int) -> int:
 def coreset(dataset: str, ipc: int, name: str, args) -> dict:
     """A coreset of real images chosen by a built-in selector from (nearly) the whole training split, evaluated
     with the same protocol: a baseline a distillation must beat to say anything."""
-    out = Path(args.out) / f"{dataset}-ipc{ipc}-{CORESETS[name]}"
     factor = whole_class_factor(dataset, ipc)
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ddcore", "run", "--dataset", dataset, "--ipc", str(ipc), "--plugins", CORESETS[name],
-                    "--pool-factor", str(factor), "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed), "--baseline", "none",
-                    "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}"], check=True, stdout=subprocess.DEVNULL,
-                   env=run_env(args.threads))
-    result = json.loads((out / "eval.json").read_text())
+    result = run_evaluated(Path(args.out) / f"{dataset}-ipc{ipc}-{CORESETS[name]}", args, "--dataset", dataset, "--ipc", str(ipc),
+                           "--plugins", CORESETS[name], "--pool-factor", str(factor), "--baseline", "none")
     return {"distilled": result["distilled"], "pool_per_class": factor * ipc, "eval_protocol": result["protocol"],
-            "wall_seconds": round(time.perf_counter() - started, 1)}
-
-
-def cross_architecture(folder: Path, dataset: str, args, baseline: bool) -> dict:
-    """The set of ``folder`` evaluated on --cross-model with the same protocol otherwise (and its random-real baseline)."""
-    r = evaluate(folder, dataset, args.nets, args.epochs, baseline=baseline, options=(f"eval.model={args.cross_model}",))
-    return {args.cross_model: {"distilled": r["distilled"], "random": r.get("random")}}
+            "wall_seconds": result["wall_seconds"]}
 
 
 def main() -> None:
@@ -145,13 +126,13 @@ def main() -> None:
             return
         r = run(dataset, ipc, preset, method, args)
         d, b = r["distilled"], r["random"]
-        cross = cross_architecture(r["folder"], dataset, args, baseline=method == args.methods[0])
+        cross = cross_architecture(r["folder"], dataset, args, args.cross_model, baseline=method == args.methods[0])
         c = cross[args.cross_model]["distilled"]
         with lock:
             print(f"| {dataset} | {ipc} | {preset} | {method} | {d['mean']:.2f} ± {d['std']:.2f} | {b['mean']:.2f} ± {b['std']:.2f} "
                   f"| {c['mean']:.2f} ± {c['std']:.2f} | {r['wall_seconds']:.0f} |", flush=True)
             results.add(dataset=dataset, ipc=ipc, preset=preset, method=method, distilled=d, random=b, cross=cross,
-                        eval_protocol=r["protocol"], wall_seconds=round(r["wall_seconds"], 1))
+                        eval_protocol=r["protocol"], wall_seconds=r["wall_seconds"])
 
     in_parallel(args.jobs, tasks, one)
     print(f"wrote {results.path}")
@@ -168,7 +149,7 @@ def add_cross(results: Results, args) -> None:
             print(f"{row['preset']} {row['method']}: no finished run folder {folder}; run the row again")
             continue
         key = (row["dataset"], row["ipc"])
-        row["cross"] = cross_architecture(folder, row["dataset"], args, baseline=key not in baselines)
+        row["cross"] = cross_architecture(folder, row["dataset"], args, args.cross_model, baseline=key not in baselines)
         row["cross_git_commit"] = results.data["git_commit"]
         baselines.add(key)
         results.save()
@@ -201,7 +182,8 @@ def accuracy_table(result: dict) -> str:
     for dataset, ipc, preset in _groups(result):
         row = [cells.get((dataset, ipc, preset, m)) for m in methods]
         best = max(r["distilled"]["mean"] for r in row if r)
-        shown = [_cell(r and r["distilled"], bool(r) and r["distilled"]["mean"] == best) for r in row]
+        compared = sum(1 for r in row if r) > 1  # bold marks the best of several methods, not a lone row
+        shown = [_cell(r and r["distilled"], compared and bool(r) and r["distilled"]["mean"] == best) for r in row]
         random = next(r["random"] for r in row if r)
         bases = [_cell((cells.get((dataset, ipc, None, c)) or {}).get("distilled")) for c in coresets]
         edf = (cells.get((dataset, ipc, preset, "EDF")) or {}).get("cross", {}).get(cross_model, {})
@@ -210,8 +192,8 @@ def accuracy_table(result: dict) -> str:
         lines.append(f"| {dataset} | {ipc} | `{preset}` | {_cell(random)} | " + "".join(f"{b} | " for b in bases) + " | ".join(shown)
                      + f" | {_cell(edf.get('distilled'))} | {_cell(cross_random)} |")
     reference = Path(__file__).resolve().parent / "results" / "edf_official_reference.json"
-    datasets = {r["dataset"] for r in result["rows"]}
-    for ref in [r for r in json.loads(reference.read_text())["rows"] if r["dataset"] in datasets] if reference.is_file() else []:
+    shown_sets = {(r["dataset"], r["ipc"]) for r in result["rows"]}
+    for ref in [r for r in json.loads(reference.read_text())["rows"] if (r["dataset"], r["ipc"]) in shown_sets] if reference.is_file() else []:
         shown = [_cell(ref["distilled"]) if m == "EDF" else "" for m in methods]
         lines.append(f"| {ref['dataset']} | {ref['ipc']} | official EDF code¹ |  | " + " | " * len(coresets) + " | ".join(shown) + " |  |  |")
     return "\n".join(lines)
