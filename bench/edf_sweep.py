@@ -36,6 +36,9 @@ STEPS = {  # name: (preset, options on top of it)
     "SmoothGrad-CAM++ at the last pool": ("digits-ipc1", ["edf.cam_method=smoothgradcam++", "edf.cam_layer=last_pool"]),
     "lr_y 2": ("digits-ipc1", ["edf.lr_y=2"]),
     "lr_lr 1e-5": ("digits-ipc1", ["edf.lr_lr=1e-5"]),
+    "lr_lr 1e-5, iterations 1000": ("digits-ipc1", ["edf.lr_lr=1e-5", "edf.iterations=1000"]),
+    "lr_lr 1e-5, iterations 1000, DSA crop 0.25, align_corners": (
+        "digits-ipc1", ["edf.lr_lr=1e-5", "edf.iterations=1000", "edf.dsa_crop_ratio=0.25", "edf.dsa_align_corners=true"]),
     "paper preset": ("digits-paper-ipc1", []),
 }
 CROSS_MODEL = "convnet-pad3"
