@@ -71,8 +71,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)  # recorded as the bench's threads: each run's own
     results = Results("edf_sweep", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, identity=("step",),
-                      dataset=args.dataset, ipc=args.ipc, nets=args.nets, epochs=args.epochs, cross_model=CROSS_MODEL,
-                      steps={s: f"--preset {p} " + " ".join(f"-o {o}" for o in opts) for s, (p, opts) in STEPS.items()})
+                      dataset=args.dataset, ipc=args.ipc, nets=args.nets, epochs=args.epochs, cross_model=CROSS_MODEL)  # a row says its preset and options
     print(f"# edf_sweep: {args.dataset} IPC {args.ipc}, K = {args.nets} nets × {args.epochs} epochs, seed {args.seed}, device {device_name()}")
     lock = threading.Lock()
 
