@@ -2,15 +2,16 @@
 
     python bench/edf_sweep.py                                   # digits IPC 1, every step, two runs at a time
     python bench/edf_sweep.py --steps base "lr_img 100" --jobs 1
+    python bench/edf_sweep.py --dataset mnist5k --steps base "lr_lr 1e-5" --name edf_sweep-mnist5k
 
 Issue 17 measured the official code's digits IPC-1 set at 90.28 ± 0.61 on `dd eval`'s default
-protocol, against 86.7 for our `digits-ipc1` preset. Each row here is `dd run --preset
-digits-ipc1` with one of the differences between the two loops changed (or the whole
-`digits-paper-ipc1` preset), evaluated twice with the same evaluation seeds in every row (paired):
-on the default protocol (ConvNet-D2, the network the set was distilled for) and on `convnet-pad3`
-(the official code's 1-channel network: a cross-architecture check). Every run uses the same
-seed and one thread. Writes ``bench/results/edf_sweep.json``; ``python bench/tables.py`` renders
-the EDF README's sweep table from it.
+protocol, against 86.7 for our `digits-ipc1` preset. Each row here is `dd run` with our tuned
+preset (`<dataset>-ipc<N>` as it was at the row's commit) and one of the differences between the
+two loops changed, or the whole `<dataset>-paper-ipc<N>` preset, evaluated twice with the same
+evaluation seeds in every row (paired): on the default protocol (ConvNet-D2 on 8×8, the network
+the set was distilled for) and on `convnet-pad3` (the official code's 1-channel network: a
+cross-architecture check). Every run uses the same seed and one thread. Writes
+``bench/results/NAME.json``; ``python bench/tables.py`` renders the EDF README's sweep table from it.
 """
 
 from __future__ import annotations
@@ -23,23 +24,24 @@ from pathlib import Path
 from _common import Results, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
 
 GSAM = ["edf.expert_sam_rho=0.01", "edf.expert_gsam_alpha=0.3", "edf.expert_sam_adaptive=true"]
-STEPS = {  # name: (preset, options on top of it)
-    "base": ("digits-ipc1", []),
-    "iterations 1000": ("digits-ipc1", ["edf.iterations=1000"]),
-    "lr_img 100": ("digits-ipc1", ["edf.lr_img=100"]),
-    "iterations 1000, lr_img 100": ("digits-ipc1", ["edf.iterations=1000", "edf.lr_img=100"]),
-    "10 experts": ("digits-ipc1", ["edf.num_experts=10"]),
-    "GSAM experts": ("digits-ipc1", GSAM),
-    "experts without replacement": ("digits-ipc1", ["edf.expert_sampling=without_replacement"]),
-    "DSA crop 0.25, align_corners": ("digits-ipc1", ["edf.dsa_crop_ratio=0.25", "edf.dsa_align_corners=true"]),
-    "convnet-pad3 experts": ("digits-ipc1", ["edf.expert_model=convnet-pad3"]),
-    "SmoothGrad-CAM++ at the last pool": ("digits-ipc1", ["edf.cam_method=smoothgradcam++", "edf.cam_layer=last_pool"]),
-    "lr_y 2": ("digits-ipc1", ["edf.lr_y=2"]),
-    "lr_lr 1e-5": ("digits-ipc1", ["edf.lr_lr=1e-5"]),
-    "lr_lr 1e-5, iterations 1000": ("digits-ipc1", ["edf.lr_lr=1e-5", "edf.iterations=1000"]),
+PRESETS = {"tuned": "{dataset}-ipc{ipc}", "paper": "{dataset}-paper-ipc{ipc}"}  # as bench/edf_quality.py
+STEPS = {  # name: (preset kind, options on top of it)
+    "base": ("tuned", []),
+    "iterations 1000": ("tuned", ["edf.iterations=1000"]),
+    "lr_img 100": ("tuned", ["edf.lr_img=100"]),
+    "iterations 1000, lr_img 100": ("tuned", ["edf.iterations=1000", "edf.lr_img=100"]),
+    "10 experts": ("tuned", ["edf.num_experts=10"]),
+    "GSAM experts": ("tuned", GSAM),
+    "experts without replacement": ("tuned", ["edf.expert_sampling=without_replacement"]),
+    "DSA crop 0.25, align_corners": ("tuned", ["edf.dsa_crop_ratio=0.25", "edf.dsa_align_corners=true"]),
+    "convnet-pad3 experts": ("tuned", ["edf.expert_model=convnet-pad3"]),
+    "SmoothGrad-CAM++ at the last pool": ("tuned", ["edf.cam_method=smoothgradcam++", "edf.cam_layer=last_pool"]),
+    "lr_y 2": ("tuned", ["edf.lr_y=2"]),
+    "lr_lr 1e-5": ("tuned", ["edf.lr_lr=1e-5"]),
+    "lr_lr 1e-5, iterations 1000": ("tuned", ["edf.lr_lr=1e-5", "edf.iterations=1000"]),
     "lr_lr 1e-5, iterations 1000, DSA crop 0.25, align_corners": (
-        "digits-ipc1", ["edf.lr_lr=1e-5", "edf.iterations=1000", "edf.dsa_crop_ratio=0.25", "edf.dsa_align_corners=true"]),
-    "paper preset": ("digits-paper-ipc1", []),
+        "tuned", ["edf.lr_lr=1e-5", "edf.iterations=1000", "edf.dsa_crop_ratio=0.25", "edf.dsa_align_corners=true"]),
+    "paper preset": ("paper", []),
 }
 CROSS_MODEL = "convnet-pad3"
 
@@ -47,7 +49,8 @@ CROSS_MODEL = "convnet-pad3"
 def run(step: str, args) -> dict:
     """`dd run` of one step (own folder), then its set on the official network; the random-real baseline
     there depends only on the protocol, so only the first step evaluates it."""
-    preset, options = STEPS[step]
+    kind, options = STEPS[step]
+    preset = PRESETS[kind].format(dataset=args.dataset, ipc=args.ipc)
     out = Path(args.out) / step.replace(",", "").replace(" ", "-")
     own = run_evaluated(out, args, "--dataset", args.dataset, "--ipc", str(args.ipc), "--plugins", "edf", "--preset", preset,
                         *[a for o in options for a in ("-o", o)], *args.extra)
@@ -63,6 +66,7 @@ def main() -> None:
     ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=list(STEPS))
     ap.add_argument("--dataset", default="digits")
     ap.add_argument("--ipc", type=int, default=1)
+    ap.add_argument("--name", default="edf_sweep", help="results/NAME.json (edf_sweep-SUFFIX for another dataset, IPC or protocol)")
     parallel_arguments(ap, jobs=2, threads=1)
     protocol_arguments(ap, "bench-runs/edf-sweep")
     args = ap.parse_args()
@@ -70,7 +74,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)  # recorded as the bench's threads: each run's own
-    results = Results("edf_sweep", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, identity=("step",),
+    results = Results(args.name, "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, identity=("step",),
                       dataset=args.dataset, ipc=args.ipc, nets=args.nets, epochs=args.epochs, cross_model=CROSS_MODEL)  # a row says its preset and options
     print(f"# edf_sweep: {args.dataset} IPC {args.ipc}, K = {args.nets} nets × {args.epochs} epochs, seed {args.seed}, device {device_name()}")
     lock = threading.Lock()
@@ -99,7 +103,7 @@ def table(result: dict) -> str:
 
         return format_difference(paired_difference(b["accuracies"], r["accuracies"])) if b and r is not b else ""
 
-    lines = [f"| change from `{base['preset'] if base else 'digits-ipc1'}` | accuracy % | − base, paired (95 % interval) | on `{CROSS_MODEL}` % "
+    lines = [f"| change from `{base['preset'] if base else 'the tuned preset'}` | accuracy % | − base, paired (95 % interval) | on `{CROSS_MODEL}` % "
              "| learned step size | skipped iterations |", "|---|---|---|---|---|---|"]
     for name in [s for s in STEPS if s in rows] + [s for s in rows if s not in STEPS]:
         r = rows[name]
