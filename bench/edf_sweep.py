@@ -103,7 +103,8 @@ def table(result: dict) -> str:
 
         return format_difference(paired_difference(b["accuracies"], r["accuracies"])) if b and r is not b else ""
 
-    lines = [f"| change from `{base['preset'] if base else 'the tuned preset'}` | accuracy % | − base, paired (95 % interval) | on `{CROSS_MODEL}` % "
+    since = f"`{base['preset']}` as at {base['git_commit']}" if base else "the tuned preset"  # a preset may change after its sweep
+    lines = [f"| change from {since} | accuracy % | − base, paired (95 % interval) | on `{CROSS_MODEL}` % "
              "| learned step size | skipped iterations |", "|---|---|---|---|---|---|"]
     for name in [s for s in STEPS if s in rows] + [s for s in rows if s not in STEPS]:
         r = rows[name]
