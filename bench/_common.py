@@ -37,6 +37,13 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def auto_device() -> str:
+    """Where the quality benches' `dd` runs compute (`--device auto`): the kind their results file is named by."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def device_name() -> str:
     """What `--device auto` picks here, for the protocol line (GPU and CPU numbers are not bit-identical)."""
     import torch

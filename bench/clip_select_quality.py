@@ -28,7 +28,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import Results, RunSharing, device_name, evaluate, mean_std, options_of, protocol_arguments
+from _common import Results, RunSharing, auto_device, device_name, evaluate, mean_std, options_of, protocol_arguments
 
 
 def random_from_pool(pool_path: Path, ipc: int, seed: int, out: Path) -> Path:
@@ -68,9 +68,7 @@ def main() -> None:
           f"clip_select defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
     print(table({"rows": []}))
     runs, options = RunSharing(args.reuse_from), options_of(args.extra)
-    import torch
-
-    results = Results(args.name, "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, pool_factor=args.pool_factor,
+    results = Results(args.name, auto_device(), args.seed, append=args.append, pool_factor=args.pool_factor,
                       draws=args.draws, nets=args.nets, epochs=args.epochs, extra=args.extra, reuse_from=args.reuse_from,
                       baseline="IPC per class uniformly at random from the pool clip_select received, seeds seed + 1000 + draw")
     for dataset in args.datasets:

@@ -27,7 +27,7 @@ import json
 import threading
 from pathlib import Path
 
-from _common import Results, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
+from _common import Results, auto_device, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -101,7 +101,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)  # recorded as the bench's threads: each run's own
-    results = Results(args.name, "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append or args.add_cross,
+    results = Results(args.name, auto_device(), args.seed, append=args.append or args.add_cross,
                       identity=("dataset", "ipc", "preset", "method"), nets=args.nets, epochs=args.epochs,
                       presets={k: v.replace("{", "<").replace("}", ">") for k, v in PRESETS.items()},
                       cross_model=args.cross_model, extra=args.extra, methods={m: " ".join(METHODS[m]) or "the preset as is" for m in METHODS})

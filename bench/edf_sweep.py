@@ -21,7 +21,7 @@ import json
 import threading
 from pathlib import Path
 
-from _common import Results, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
+from _common import Results, auto_device, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
 
 GSAM = ["edf.expert_sam_rho=0.01", "edf.expert_gsam_alpha=0.3", "edf.expert_sam_adaptive=true"]
 PRESETS = {"tuned": "{dataset}-ipc{ipc}", "paper": "{dataset}-paper-ipc{ipc}"}  # as bench/edf_quality.py
@@ -74,7 +74,7 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)  # recorded as the bench's threads: each run's own
-    results = Results(args.name, "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, identity=("step",),
+    results = Results(args.name, auto_device(), args.seed, append=args.append, identity=("step",),
                       dataset=args.dataset, ipc=args.ipc, nets=args.nets, epochs=args.epochs, cross_model=CROSS_MODEL)  # a row says its preset and options
     print(f"# edf_sweep: {args.dataset} IPC {args.ipc}, K = {args.nets} nets × {args.epochs} epochs, seed {args.seed}, device {device_name()}")
     lock = threading.Lock()

@@ -25,7 +25,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import Results, RunSharing, device_name, mean_std, options_of, protocol_arguments
+from _common import Results, RunSharing, auto_device, device_name, mean_std, options_of, protocol_arguments
 
 CHAINS = ["edf", "edf,clip_select", "edf,detector_refine", "edf,detector_refine,clip_select", "edf,dgs"]
 
@@ -43,9 +43,7 @@ def main() -> None:
           f"{'; options: ' + ' '.join(args.extra) if args.extra else ''}")
     print(table({"rows": []}))
     runs = RunSharing(args.reuse_from)
-    import torch
-
-    results = Results("hybrid", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, ipc=args.ipc, pool_factor=args.pool_factor,
+    results = Results("hybrid", auto_device(), args.seed, append=args.append, ipc=args.ipc, pool_factor=args.pool_factor,
                       nets=args.nets, epochs=args.epochs, presets=f"<dataset>-ipc{args.ipc}", extra=args.extra,
                       reuse_from=args.reuse_from)
     for dataset in args.datasets:

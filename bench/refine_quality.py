@@ -25,7 +25,7 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import Results, RunSharing, device_name, evaluate, mean_std, options_of, protocol_arguments
+from _common import Results, RunSharing, auto_device, device_name, evaluate, mean_std, options_of, protocol_arguments
 
 
 class Judge:
@@ -88,9 +88,7 @@ def main() -> None:
     print(f"# refine_quality: IPC {args.ipc}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: D3, D2 on 8×8; DSA; "
           f"final-epoch accuracy); seed {args.seed}; device {device_name()}; detector_refine defaults{' + ' + ' '.join(args.extra) if args.extra else ''}")
     runs, options = RunSharing(args.reuse_from), options_of(args.extra)
-    import torch
-
-    results = Results("refine_quality", "cuda" if torch.cuda.is_available() else "cpu", args.seed, append=args.append, ipc=args.ipc, nets=args.nets,
+    results = Results("refine_quality", auto_device(), args.seed, append=args.append, ipc=args.ipc, nets=args.nets,
                       epochs=args.epochs, extra=args.extra, edf_options=args.edf_options, judge=f"{args.judge}, seed {args.judge_seed}, 30 epochs",
                       reuse_from=args.reuse_from)
     for dataset in args.datasets:
