@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BLOCK = re.compile(r"(<!-- (bench|options)-table: (\w+(?:-\w+)?(?::\w+)?) -->\n)(.*?)(<!-- /\2-table -->)", flags=re.S)
+BLOCK = re.compile(r"(<!-- (bench|options)-table: (\w+(?:-\w+)*(?::\w+)?) -->\n)(.*?)(<!-- /\2-table -->)", flags=re.S)
 
 
 def bench_table(name: str) -> str:
