@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["digits", "mnist5k"])
     ap.add_argument("--ipcs", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--presets", nargs="+", default=["tuned"], choices=list(PRESETS), help="tuned: <dataset>-ipc<N>; paper: <dataset>-paper-ipc<N>")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS), help="none: only the coresets")
     ap.add_argument("--coresets", nargs="*", default=list(CORESETS), choices=list(CORESETS),
                     help="coreset baselines of each dataset and IPC (none: skip)")
     ap.add_argument("--cross-model", default="convnet-pad3", help="also evaluate the EDF sets on this architecture (none: skip)")
