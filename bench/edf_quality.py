@@ -171,7 +171,10 @@ def _cell(r: dict | None, bold: bool = False) -> str:
 
 
 def _groups(result: dict) -> list[tuple[str, int, str]]:
-    return list(dict.fromkeys((r["dataset"], r["ipc"], r["preset"]) for r in result["rows"] if r["preset"] is not None))
+    """(dataset, IPC, preset) of the rows: datasets as they first appear, then by IPC, tuned before paper (re-run rows go last in the file)."""
+    groups = list(dict.fromkeys((r["dataset"], r["ipc"], r["preset"]) for r in result["rows"] if r["preset"] is not None))
+    datasets = list(dict.fromkeys(g[0] for g in groups))
+    return sorted(groups, key=lambda g: (datasets.index(g[0]), g[1], "-paper-" in g[2]))
 
 
 def accuracy_table(result: dict) -> str:
@@ -214,6 +217,10 @@ def paired_table(result: dict) -> str:
             y = cells.get((dataset, ipc, preset, b))
             if x and y and len(x) == len(y):
                 lines.append(f"| {dataset} | {ipc} | `{preset}` | {len(x)} | {b} − {a} | {format_difference(paired_difference(x, y))} |")
+        paper, ours = cells.get((dataset, ipc, PRESETS["paper"].format(dataset=dataset, ipc=ipc), "EDF")), cells.get((dataset, ipc, preset, "EDF"))
+        if "-paper-" not in preset and paper and ours and len(paper) == len(ours):
+            lines.append(f"| {dataset} | {ipc} | `{preset}` | {len(ours)} | EDF − the paper preset's EDF | "
+                         f"{format_difference(paired_difference(paper, ours))} |")
     return "\n".join(lines)
 
 
