@@ -127,14 +127,15 @@ def run_env(threads: int | None) -> dict:
     return {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
 
 
-def run_evaluated(out: Path, args, *run_args: str) -> dict:
+def run_evaluated(out: Path, args, *run_args: str, baseline: bool = True) -> dict:
     """`dd run RUN_ARGS` into ``out`` (replaced) with the bench's seed, protocol (--nets, --epochs) and
-    --threads; returns the run's ``eval.json`` with ``wall_seconds`` (distillation and evaluation)."""
+    --threads; returns the run's ``eval.json`` with ``wall_seconds`` (distillation and evaluation).
+    Without ``baseline`` the random-real baseline (the same for every set of a dataset and IPC) is skipped."""
     import time
 
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ddcore", "run", *run_args, "--out", str(out), "--overwrite", "-q", "--seed", str(args.seed),
-                    "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}"],
+                    "-o", f"eval.num_nets={args.nets}", "-o", f"eval.epochs={args.epochs}", *([] if baseline else ["--baseline", "none"])],
                    check=True, stdout=subprocess.DEVNULL, env=run_env(getattr(args, "threads", None)))
     result = json.loads((out / "eval.json").read_text())
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
