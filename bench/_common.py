@@ -120,6 +120,9 @@ def parallel_arguments(ap, jobs: int = 1, threads: int | None = None) -> None:
     ap.add_argument("--threads", type=int, default=threads, help="threads of each run (OMP_NUM_THREADS; unset: the environment's)")
 
 
+PRESETS = {"tuned": "{dataset}-ipc{ipc}", "paper": "{dataset}-paper-ipc{ipc}"}  # EDF's preset kinds: ours, and the official code's run
+
+
 def run_env(threads: int | None) -> dict:
     """The environment of a `dd` subprocess with ``threads`` threads (unset: this one's)."""
     import os

@@ -27,7 +27,7 @@ import json
 import threading
 from pathlib import Path
 
-from _common import Results, auto_device, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
+from _common import PRESETS, Results, auto_device, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
 
 METHODS = {
     "MTT": ["-o", "edf.method=mtt", "-o", "edf.cpd_ratio=0", "-o", "edf.dae=false"],
@@ -43,7 +43,6 @@ def finished_runs(folders: list[str]) -> list[Path]:
     return [m.parent for d in folders for m in sorted(Path(d).glob("*/manifest.json"))]
 
 
-PRESETS = {"tuned": "{dataset}-ipc{ipc}", "paper": "{dataset}-paper-ipc{ipc}"}
 
 
 def run_folder(out: str, preset: str, method: str) -> Path:

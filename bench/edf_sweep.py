@@ -21,10 +21,9 @@ import json
 import threading
 from pathlib import Path
 
-from _common import Results, auto_device, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
+from _common import PRESETS, Results, auto_device, cross_architecture, device_name, in_parallel, parallel_arguments, protocol_arguments, run_evaluated
 
 GSAM = ["edf.expert_sam_rho=0.01", "edf.expert_gsam_alpha=0.3", "edf.expert_sam_adaptive=true"]
-PRESETS = {"tuned": "{dataset}-ipc{ipc}", "paper": "{dataset}-paper-ipc{ipc}"}  # as bench/edf_quality.py
 STEPS = {  # name: (preset kind, options on top of it)
     "base": ("tuned", []),
     "iterations 1000": ("tuned", ["edf.iterations=1000"]),
