@@ -20,6 +20,17 @@ def test_experts_command_trains_then_reuses(dd):
     assert "2 experts × 2 epochs" in again.stdout
 
 
+def test_experts_command_with_a_preset_trains_the_experts_its_runs_use(dd, tmp_path):
+    # the paper preset's experts: GSAM (adaptive, α) on convnet-pad3 with align_corners, all in the cache key
+    made = dd("edf", "experts", "--preset", "digits-paper-ipc1", "--num", "1", "--epochs", "12", "--seed", "7", check=True)
+    assert "1 trained now" in made.stderr and "ready for digits" in made.stdout
+    run = dd("run", "--plugins", "edf", "--ipc", "1", "--preset", "digits-paper-ipc1", "--seed", "7", "-o", "edf.num_experts=1",
+             "-o", "edf.expert_train_epochs=12", "-o", "edf.iterations=1", "-o", "edf.dae=false", "--no-eval", "--out", str(tmp_path / "run"), check=True)
+    assert "(0 trained now, 1 from the cache" in run.stderr
+    bad = dd("edf", "experts", "--preset", "digits-ipc11")
+    assert bad.returncode != 0 and "no EDF preset 'digits-ipc11'" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_preset_flag_fills_edf_options_and_bad_presets_are_one_sentence(dd):
     plan = json.loads(dd("run", "--plugins", "edf", "--ipc", "1", "--preset", "digits-ipc1", "--dry-run", check=True).stdout)
     assert plan["options"]["edf"]["preset"] == "digits-ipc1" and plan["options"]["edf"]["expert_batch"] == 128

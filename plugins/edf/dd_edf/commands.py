@@ -26,22 +26,48 @@ def edf_group():
 @click.option("--device", default="auto")
 @click.option("--cache-dir", default=None)
 @click.option("--download", is_flag=True, help="Allow the dataset to download (cifar10/100).")
-def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, precision, batched, compile_, channels_last, seed, device, cache_dir, download):
+@click.option("--preset", default=None, help="Train the experts this EDF preset's runs use (its dataset and expert options, GSAM and DSA "
+              "included); options given here win, as -o does in dd run.")
+def experts_cmd(dataset, model, num, epochs, lr, batch, sam_rho, precision, batched, compile_, channels_last, seed, device, cache_dir, download,
+                preset):
     """Train (or find in the cache) expert trajectories; interrupted training resumes per expert."""
     from ddcore import Cache, check_model_name, distributed_context, open_dataset, pick_device
 
     from .experts import ExpertSettings, load_or_train_experts
 
-    check_model_name(model)
+    settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho, precision=precision)
+    if preset:
+        settings, num, dataset = preset_experts(preset, click.get_current_context())
+    check_model_name(settings.model)
     d = distributed_context(device)  # under torchrun expert i trains on rank i mod W
     with d.main_first():
         data = open_dataset(dataset, cache_dir, download)
-    settings = ExpertSettings(model=model, epochs=epochs, lr=lr, batch_size=batch, sam_rho=sam_rho, precision=precision)
     # progress through the `ddcore.edf` logger: the CLI prefixes another rank's lines with its rank
     trajs = load_or_train_experts(Cache(cache_dir), data, settings, num, seed, pick_device(device), batched=batched, compile=compile_,
                                   channels_last=channels_last, dist=d)
     if d.is_main:
         click.echo(f"{len(trajs)} experts × {trajs[0].shape[0] - 1} epochs × {trajs[0].shape[1]} parameters ready for {dataset}")
+
+
+def preset_experts(name: str, ctx: click.Context):
+    """The experts (settings, how many, dataset) that runs with preset ``name`` match against, with the
+    options given on the command line instead of the preset's."""
+    from dataclasses import replace
+
+    from click.core import ParameterSource
+
+    from .matching import expert_settings
+    from .options import EdfOptions, read_preset
+
+    try:
+        preset = read_preset(name)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--preset'") from None
+    opts = EdfOptions(preset=name)  # (every shipped preset is valid: tests/edf/test_presets.py)
+    given = {k: v for k, v in ctx.params.items() if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
+    fields = {"model": "model", "epochs": "epochs", "lr": "lr", "batch": "batch_size", "sam_rho": "sam_rho", "precision": "precision"}
+    settings = replace(expert_settings(opts), **{field: given[param] for param, field in fields.items() if param in given})
+    return settings, given.get("num", opts.num_experts), given.get("dataset", preset.get("dataset", "digits"))
 
 
 @edf_group.command("presets")
