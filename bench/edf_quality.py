@@ -191,11 +191,16 @@ def accuracy_table(result: dict) -> str:
              "|---|---|---|---|" + "---|" * (len(coresets) + len(methods) + 2 * crossed)]
     for dataset, ipc, preset in _groups(result):
         row = [cells.get((dataset, ipc, preset, m)) for m in methods]
-        best = max(r["distilled"]["mean"] for r in row if r)
-        compared = sum(1 for r in row if r) > 1  # bold marks the best of several methods, not a lone row
-        shown = [_cell(r and r["distilled"], compared and bool(r) and r["distilled"]["mean"] == best) for r in row]
+        baseline_rows = [cells.get((dataset, ipc, None, c)) for c in coresets]
+        ran = [r["distilled"]["mean"] for r in row + baseline_rows if r]
+        compared = len(ran) > 1  # bold marks the best set of the row, coresets included (not a lone one)
+
+        def shown_cell(r: dict | None) -> str:
+            return _cell(r and r["distilled"], compared and bool(r) and r["distilled"]["mean"] == max(ran))
+
+        shown = [shown_cell(r) for r in row]
         random = next((r["random"] for r in result["rows"] if (r["dataset"], r["ipc"]) == (dataset, ipc) and r.get("random")), None)
-        bases = [_cell((cells.get((dataset, ipc, None, c)) or {}).get("distilled")) for c in coresets]
+        bases = [shown_cell(r) for r in baseline_rows]
         edf = (cells.get((dataset, ipc, preset, "EDF")) or {}).get("cross", {}).get(cross_model, {})
         cross_random = next((c["random"] for r in result["rows"] if (r["dataset"], r["ipc"]) == (dataset, ipc)
                              for c in [(r.get("cross") or {}).get(cross_model)] if c and c.get("random")), None)
