@@ -31,13 +31,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 run() { echo "## $*"; timeout "$1" "${@:2}" || echo "## exit $? from: ${*:2}"; }
 if [[ "$SUITE" == quality ]]; then
     # experts first, one preset at a time: parallel runs that miss them would each train the same ones
-    run 90 python3 -m ddcore edf experts --preset mnist5k-ipc10
-    run 120 python3 -m ddcore edf experts --preset mnist5k-paper-ipc1
+    run 100 python3 -m ddcore edf experts --preset mnist5k-ipc10
+    run 100 python3 -m ddcore edf experts --preset mnist5k-paper-ipc1
     q=(--datasets mnist5k --ipcs 1 10 --nets 10)
-    { run 330 python3 bench/edf_quality.py "${q[@]}" --jobs 6 --threads 2 --name edf_quality-mnist5k-cuda --out /tmp/runs/edf
-      run 90 python3 bench/edf_quality.py "${q[@]}" --presets paper --methods EDF --coresets --jobs 2 --threads 2 --append \
-          --name edf_quality-mnist5k-cuda --out /tmp/runs/edf; } &
-    run 420 python3 bench/clip_select_quality.py "${q[@]}" --stage1 --draws 2 --pools real --name clip_select_quality-mnist5k-cuda \
+    run 360 python3 bench/edf_quality.py "${q[@]}" --presets tuned paper --jobs 8 --threads 1 --name edf_quality-mnist5k-cuda \
+        --out /tmp/runs/edf &
+    run 360 python3 bench/clip_select_quality.py "${q[@]}" --stage1 --draws 2 --pools real --name clip_select_quality-mnist5k-cuda \
         --out /tmp/runs/clip &
     wait
     cp bench/results/*-cuda.json "${OUT:-/tmp}/" 2>/dev/null
