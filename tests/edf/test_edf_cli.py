@@ -17,13 +17,14 @@ def test_experts_command_trains_then_reuses(dd):
     first = dd(*args, check=True)
     again = dd(*args, check=True)
     assert "2 trained now" in first.stderr and "0 trained now" in again.stderr
+    assert "expert 2/2 trained in" in first.stderr and "trained in" not in again.stderr  # progress in the log, one line per expert
     assert "2 experts × 2 epochs" in again.stdout
 
 
 def test_experts_command_with_a_preset_trains_the_experts_its_runs_use(dd, tmp_path):
     # the paper preset's experts: GSAM (adaptive, α) on convnet-pad3 with align_corners, all in the cache key
     made = dd("edf", "experts", "--preset", "digits-paper-ipc1", "--num", "1", "--epochs", "12", "--seed", "7", check=True)
-    assert "1 trained now" in made.stderr and "ready for digits" in made.stdout
+    assert "1 trained now" in made.stderr and "ready for digits" in made.stdout and "adaptive GSAM rho 0.01 alpha 0.3" in made.stderr
     run = dd("run", "--plugins", "edf", "--ipc", "1", "--preset", "digits-paper-ipc1", "--seed", "7", "-o", "edf.num_experts=1",
              "-o", "edf.expert_train_epochs=12", "-o", "edf.iterations=1", "-o", "edf.dae=false", "--no-eval", "--out", str(tmp_path / "run"), check=True)
     assert "(0 trained now, 1 from the cache" in run.stderr

@@ -4,15 +4,15 @@ Each expert is its own cache entry (safetensors, keyed by the data fingerprint, 
 training settings, seed and expert index), so an interrupted ``dd edf experts`` resumes at the
 next untrained expert and every later run reuses them. Training is ddcore's ``train_classifier``
 as in MTT's buffers (momentum 0, no weight decay, constant learning rate, DSA on every batch);
-``sam_rho > 0`` uses sharpness-aware minimisation as the DATM/EDF buffers do (plain SAM, not
-GSAM). Experts still missing from the cache can train together (``batched``: one ``vmap`` over
+``sam_rho > 0`` uses sharpness-aware minimisation as the DATM/EDF buffers do: SAM, or with
+``sam_alpha`` and ``sam_adaptive`` adaptive GSAM as EDF's buffer code. Experts still missing from the cache can train together (``batched``: one ``vmap`` over
 their networks), each exactly as it would alone.
 """
 
 from __future__ import annotations
 
 import logging
-
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -155,15 +155,17 @@ def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed:
     together = batched if batched is not None else device.type == "cuda"
     if missing:
         log(f"training {len(missing)} expert trajectories: {settings.model}, {settings.epochs} epochs, lr {settings.lr}"
-            + (f", SAM rho {settings.sam_rho}" if settings.sam_rho else "") + (", together" if together else ""))
+            + (f", {'adaptive ' if settings.sam_adaptive else ''}{'GSAM' if settings.sam_alpha else 'SAM'} rho {settings.sam_rho}"
+               + (f" alpha {settings.sam_alpha}" if settings.sam_alpha else "") if settings.sam_rho else "") + (", together" if together else ""))
     group = GROUP if together else 1
     mine = [i for i in missing if dist is None or i % dist.world_size == dist.rank]
     for start in range(0, len(mine), group):
         chunk = mine[start:start + group]
         desc = f"expert {chunk[0] + 1}/{num}" if len(chunk) == 1 else f"experts {chunk[0] + 1}-{chunk[-1] + 1}/{num}"
-        seeds = [derive_seed(seed, "expert", i) for i in chunk]
+        seeds, started = [derive_seed(seed, "expert", i) for i in chunk], time.perf_counter()
         for i, traj in zip(chunk, train_experts(data, settings, seeds, device, desc, quiet, together, compile, channels_last)):
             cache.save("edf-expert", {**common, "index": i}, {"trajectory": traj})
+        log(f"{desc} trained in {time.perf_counter() - started:.0f} s and cached")  # the log's progress on long runs (no bar there)
     if dist is not None:
         dist.barrier()  # every rank's experts are on disk
     for i in missing:
