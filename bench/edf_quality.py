@@ -173,11 +173,14 @@ def _cell(r: dict | None, bold: bool = False) -> str:
     return "" if not r else f"**{r['mean']:.2f} ± {r['std']:.2f}**" if bold else f"{r['mean']:.2f} ± {r['std']:.2f}"
 
 
-def _groups(result: dict) -> list[tuple[str, int, str]]:
-    """(dataset, IPC, preset) of the rows: datasets as they first appear, then by IPC, tuned before paper (re-run rows go last in the file)."""
+def _groups(result: dict) -> list[tuple[str, int, str | None]]:
+    """(dataset, IPC, preset) of the rows: datasets as they first appear, then by IPC, tuned before paper (re-run rows go last in the file);
+    a dataset and IPC with only coresets so far is one group with preset None."""
     groups = list(dict.fromkeys((r["dataset"], r["ipc"], r["preset"]) for r in result["rows"] if r["preset"] is not None))
+    distilled = {g[:2] for g in groups}
+    groups += list(dict.fromkeys((r["dataset"], r["ipc"], None) for r in result["rows"] if (r["dataset"], r["ipc"]) not in distilled))
     datasets = list(dict.fromkeys(g[0] for g in groups))
-    return sorted(groups, key=lambda g: (datasets.index(g[0]), g[1], "-paper-" in g[2]))
+    return sorted(groups, key=lambda g: (datasets.index(g[0]), g[1], "-paper-" in (g[2] or "")))
 
 
 def accuracy_table(result: dict) -> str:
@@ -204,7 +207,7 @@ def accuracy_table(result: dict) -> str:
         edf = (cells.get((dataset, ipc, preset, "EDF")) or {}).get("cross", {}).get(cross_model, {})
         cross_random = next((c["random"] for r in result["rows"] if (r["dataset"], r["ipc"]) == (dataset, ipc)
                              for c in [(r.get("cross") or {}).get(cross_model)] if c and c.get("random")), None)
-        lines.append(f"| {dataset} | {ipc} | `{preset}` | {_cell(random)} | " + "".join(f"{b} | " for b in bases) + " | ".join(shown)
+        lines.append(f"| {dataset} | {ipc} | {f'`{preset}`' if preset else '–'} | {_cell(random)} | " + "".join(f"{b} | " for b in bases) + " | ".join(shown)
                      + (f" | {_cell(edf.get('distilled'))} | {_cell(cross_random)} |" if crossed else " |"))
     reference = Path(__file__).resolve().parent / "results" / "edf_official_reference.json"
     shown_sets = {(r["dataset"], r["ipc"]) for r in result["rows"]}
@@ -220,7 +223,7 @@ def paired_table(result: dict) -> str:
 
     cells = {(r["dataset"], r["ipc"], r["preset"], r["method"]): r["distilled"]["accuracies"] for r in result["rows"]}
     lines = ["| dataset | IPC | preset | K | difference | mean [95 % interval] (points) |", "|---|---|---|---|---|---|"]
-    for dataset, ipc, preset in _groups(result):
+    for dataset, ipc, preset in [g for g in _groups(result) if g[2] is not None]:
         pairs = [(m, "DATM") for m in ("MTT", "DATM + CPD", "DATM + DAE", "EDF")]
         ran = [m for m in METHODS if (dataset, ipc, preset, m) in cells]
         against = "EDF" if "EDF" in ran else ran[-1] if ran else "EDF"  # the fullest method run, against each coreset
