@@ -29,7 +29,9 @@ def test_experts_save_distinct_epochs_and_are_cached(tmp_path):
     first = load_or_train_experts(Cache(tmp_path), data, settings, 2, 0, torch.device("cpu"), logs.append, quiet=True)
     again = load_or_train_experts(Cache(tmp_path), data, settings, 2, 0, torch.device("cpu"), logs.append, quiet=True)
     assert first[0].shape[0] == 4 and all(a[e].equal(b[e]) for a, b in zip(first, again) for e in range(4))
-    assert "2 trained now" in logs[1] and "0 trained now" in logs[-1]
+    summaries = [m for m in logs if "trained now" in m]  # one per call, after a line per trained expert
+    assert "(2 trained now" in summaries[0] and "(0 trained now" in summaries[1]
+    assert [m.split(" trained in")[0] for m in logs if " trained in " in m] == ["expert 1/2", "expert 2/2"]
     # every saved epoch is its own copy (the original code saved views that all equal the last epoch)
     assert all(not first[0][i].equal(first[0][i + 1]) for i in range(3))
     assert not first[0][-1].equal(first[1][-1])
