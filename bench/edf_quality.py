@@ -43,8 +43,6 @@ def finished_runs(folders: list[str]) -> list[Path]:
     return [m.parent for d in folders for m in sorted(Path(d).glob("*/manifest.json"))]
 
 
-
-
 def run_folder(out: str, preset: str, method: str) -> Path:
     return Path(out) / f"{preset}-{method.replace(' + ', '+').replace(' ', '')}"
 

@@ -5,8 +5,9 @@ training settings, seed and expert index), so an interrupted ``dd edf experts`` 
 next untrained expert and every later run reuses them. Training is ddcore's ``train_classifier``
 as in MTT's buffers (momentum 0, no weight decay, constant learning rate, DSA on every batch);
 ``sam_rho > 0`` uses sharpness-aware minimisation as the DATM/EDF buffers do: SAM, or with
-``sam_alpha`` and ``sam_adaptive`` adaptive GSAM as EDF's buffer code. Experts still missing from the cache can train together (``batched``: one ``vmap`` over
-their networks), each exactly as it would alone.
+``sam_alpha`` and ``sam_adaptive`` adaptive GSAM as EDF's buffer code. Experts still missing
+from the cache can train together (``batched``: one ``vmap`` over their networks), each exactly
+as it would alone.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ class ExpertSettings:
             if fields[name] == default:
                 del fields[name]
         return fields
+
+    def sharpness(self) -> str:
+        """How the experts' minimiser is described in the log: ", adaptive GSAM rho 0.01 alpha 0.3", ", SAM rho 0.01" or ""."""
+        if not self.sam_rho:
+            return ""
+        kind = ("adaptive " if self.sam_adaptive else "") + ("GSAM" if self.sam_alpha else "SAM")
+        return f", {kind} rho {self.sam_rho}" + (f" alpha {self.sam_alpha}" if self.sam_alpha else "")
 
     def training(self, compile: bool = False, channels_last: bool = False) -> TrainSettings:
         """The shared loop's settings; ``compile`` and ``channels_last`` only change how fast it runs (not cache keys)."""
@@ -155,8 +163,7 @@ def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed:
     together = batched if batched is not None else device.type == "cuda"
     if missing:
         log(f"training {len(missing)} expert trajectories: {settings.model}, {settings.epochs} epochs, lr {settings.lr}"
-            + (f", {'adaptive ' if settings.sam_adaptive else ''}{'GSAM' if settings.sam_alpha else 'SAM'} rho {settings.sam_rho}"
-               + (f" alpha {settings.sam_alpha}" if settings.sam_alpha else "") if settings.sam_rho else "") + (", together" if together else ""))
+            + settings.sharpness() + (", together" if together else ""))
     group = GROUP if together else 1
     mine = [i for i in missing if dist is None or i % dist.world_size == dist.rank]
     for start in range(0, len(mine), group):
