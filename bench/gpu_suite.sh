@@ -30,7 +30,7 @@ python3 -m pip install -q --no-index --no-deps --no-build-isolation . ./plugins/
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 run() { echo "## $*"; timeout "$1" "${@:2}" || echo "## exit $? from: ${*:2}"; }
 if [[ "$SUITE" == quality ]]; then
-    # experts first, one preset at a time: parallel runs that miss them would each train the same ones
+    # experts first, one preset at a time, all ten in one vmap (parallel runs that miss them would split them between processes)
     run 100 python3 -m ddcore edf experts --preset mnist5k-ipc10
     run 100 python3 -m ddcore edf experts --preset mnist5k-paper-ipc1
     q=(--datasets mnist5k --ipcs 1 10 --nets 10)

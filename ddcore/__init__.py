@@ -41,6 +41,7 @@ _EXPORTS = {
     "ddcore.builtins.augment": "dsa Draws DSAParams",
     "ddcore.builtins.weights": "load_weights",
     "ddcore.builtins.classifier": "real_data_classifier",
+    "ddcore.builtins.cache_claims": "claimed",
     "ddcore.builtins.images": "to_pixels save_grid save_before_after write_grids",
     "ddcore.builtins.finished_runs": "stage_sets for_display",
 }

@@ -11,6 +11,7 @@ from .builtins.batched import batchable, train_classifier_batched
 from .builtins.collectives import (
     all_gather_objects, all_reduce_, broadcast_object, gather_by_index, gather_rows, reduce_gradient, sum_across_ranks,
 )
+from .builtins.cache_claims import claimed
 from .builtins.classifier import real_data_classifier
 from .builtins.finished_runs import for_display, stage_sets
 from .builtins.images import save_before_after, save_grid, to_pixels, write_grids
@@ -40,6 +41,6 @@ __all__ = [
     "atomic_path", "TrainSettings", "train_classifier", "data_rows", "classification_loss",
     "soft_cross_entropy", "accuracy", "predict", "autocast", "save_progress", "load_progress", "train_classifier_batched", "batchable",
     "all_reduce_", "all_gather_objects", "broadcast_object", "gather_rows", "gather_by_index", "sum_across_ranks",
-    "reduce_gradient", "dsa", "Draws", "DSAParams", "load_weights", "real_data_classifier", "to_pixels", "save_grid", "save_before_after",
+    "reduce_gradient", "dsa", "Draws", "DSAParams", "load_weights", "real_data_classifier", "claimed", "to_pixels", "save_grid", "save_before_after",
     "write_grids"
 ]

@@ -94,9 +94,7 @@ class Registry:
 
 def _env_list(var: str) -> list[str] | None:
     raw = os.environ.get(var)
-    if raw is None:
-        return None
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    return None if raw is None else [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def strict() -> bool:

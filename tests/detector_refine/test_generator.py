@@ -71,7 +71,8 @@ def test_killed_generator_training_resumes_to_the_same_weights(tmp_path):
     partial = final.with_name(final.name + ".partial.pt")
     proc = subprocess.Popen([sys.executable, "-m", "ddcore", "detector_refine", "train-generator", "--dataset", "digits",
                              "--width", "8", "--vae-epochs", "1", "--unet-epochs", "3", "--device", "cpu", "--cache-dir", str(cut.root)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})  # as many threads as here: the same sums
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if partial.exists() and torch.load(partial, weights_only=True)["unet_epochs"] >= 1:

@@ -73,3 +73,30 @@ def test_experts_trained_channels_last_equal_the_default_layout():
     assert expert_channels_last(opts(expert_precision="bf16"), torch.device("cuda"))
     assert not expert_channels_last(opts(expert_precision="bf16"), torch.device("cpu"))
     assert not expert_channels_last(opts(), torch.device("cuda")) and expert_channels_last(opts(expert_channels_last=True), torch.device("cpu"))
+
+
+def test_a_run_trains_the_experts_no_other_process_has_claimed_and_waits_for_the_rest(tmp_path):
+    """Two runs that need the same experts share them: here "another process" holds expert 0's claim, so
+    this run trains expert 1, waits, and then reads expert 0 from the other's file instead of training it."""
+    import threading
+    import time
+
+    from dd_edf.experts import experts_spec
+
+    from ddcore import claimed
+
+    data, cache, logged, result = open_dataset("digits"), Cache(tmp_path), [], {}
+    spec = {**experts_spec(data, SETTINGS, 0), "index": 0}
+    with claimed(cache, "edf-expert", spec):
+        worker = threading.Thread(target=lambda: result.update(
+            trajs=load_or_train_experts(cache, data, SETTINGS, 2, seed=0, device=torch.device("cpu"), log=logged.append, quiet=True)))
+        worker.start()
+        deadline = time.time() + 120
+        while not any("waiting" in m for m in logged) and time.time() < deadline:
+            time.sleep(0.05)
+        assert any(m.startswith("expert 2/2 trained") for m in logged) and not any(m.startswith("expert 1/2") for m in logged)
+        other = load_file(cache.file_for("edf-expert", {**spec, "index": 1}))["trajectory"] + 1  # what no training here makes
+        cache.save("edf-expert", spec, {"trajectory": other})
+    worker.join(60)
+    assert torch.equal(result["trajs"][0][1], other[1])  # read, not trained again
+    assert "(1 trained now, 1 from the cache" in logged[-1]

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from ddcore import (
-    DSAParams, Draws, TrainSettings, architecture_fingerprint, batchable, build_model, data_rows, derive_seed, progress_bar,
+    DSAParams, Draws, TrainSettings, architecture_fingerprint, batchable, build_model, claimed, data_rows, derive_seed, progress_bar,
     train_classifier, train_classifier_batched,
 )
 
@@ -153,29 +154,50 @@ def load_or_train_experts(cache, data, settings: ExpertSettings, num: int, seed:
                           log=logging.getLogger("ddcore.edf").info, quiet: bool = False,
                           batched: bool | None = None, compile: bool = False, channels_last: bool = False, dist=None) -> list[Trajectory]:
     """``num`` trajectories, trained (and cached one file each) where the cache lacks them or holds a
-    damaged file (checksummed by the cache, which sets a damaged one aside); returned as ``Trajectory`` readers, not tensors. ``batched``: train the missing
-    ones together, up to ``GROUP`` at a time (unset: together on a GPU, one by one on a CPU).
-    ``dist`` (torchrun): expert i trains on rank i mod W, then every rank reads them all."""
+    damaged file (checksummed by the cache, which sets a damaged one aside); returned as
+    ``Trajectory`` readers, not tensors. ``batched``: train the missing ones together, up to
+    ``GROUP`` at a time (unset: together on a GPU, one by one on a CPU). ``dist`` (torchrun):
+    expert i trains on rank i mod W, then every rank reads them all. Processes that need the same
+    experts at once share them: each claims (``claimed``) and trains the next one no other process
+    is training, then waits for those still being trained elsewhere."""
     common = experts_spec(data, settings, seed)  # built once: it constructs a network
-    paths = [cache.file_for("edf-expert", {**common, "index": i}) for i in range(num)]
-    found = {i: Trajectory(paths[i]) for i in range(num) if cache.checked_file("edf-expert", {**common, "index": i}) is not None}
-    missing = [i for i in range(num) if i not in found]
+    spec = lambda i: {**common, "index": i}  # noqa: E731
+    paths = [cache.file_for("edf-expert", spec(i)) for i in range(num)]
+    cached = lambda i: cache.checked_file("edf-expert", spec(i)) is not None  # noqa: E731
+    missing = [i for i in range(num) if not cached(i)]
     together = batched if batched is not None else device.type == "cuda"
     if missing:
         log(f"training {len(missing)} expert trajectories: {settings.model}, {settings.epochs} epochs, lr {settings.lr}"
             + settings.sharpness() + (", together" if together else ""))
-    group = GROUP if together else 1
-    mine = [i for i in missing if dist is None or i % dist.world_size == dist.rank]
-    for start in range(0, len(mine), group):
-        chunk = mine[start:start + group]
+    trained: list[int] = []
+
+    def train(chunk: list[int]) -> None:
         desc = f"expert {chunk[0] + 1}/{num}" if len(chunk) == 1 else f"experts {chunk[0] + 1}-{chunk[-1] + 1}/{num}"
         seeds, started = [derive_seed(seed, "expert", i) for i in chunk], time.perf_counter()
         for i, traj in zip(chunk, train_experts(data, settings, seeds, device, desc, quiet, together, compile, channels_last)):
-            cache.save("edf-expert", {**common, "index": i}, {"trajectory": traj})
+            cache.save("edf-expert", spec(i), {"trajectory": traj})
+        trained.extend(chunk)
         log(f"{desc} trained in {time.perf_counter() - started:.0f} s and cached")  # the log's progress on long runs (no bar there)
+
+    mine = [i for i in missing if dist is None or i % dist.world_size == dist.rank]
+    pending = list(mine)
+    while pending:
+        with ExitStack() as held:  # the next group no other process is training, claimed while this one trains it
+            chunk = []
+            for i in pending:
+                if len(chunk) < (GROUP if together else 1) and held.enter_context(claimed(cache, "edf-expert", spec(i), wait=False)):
+                    chunk.append(i)
+            pending = [i for i in pending if i not in chunk]
+            if chunk:
+                if todo := [i for i in chunk if not cached(i)]:  # one another process finished since the check is not trained again
+                    train(todo)
+                continue
+        with claimed(cache, "edf-expert", spec(pending[0]), log=log):  # the rest are other processes': wait for one
+            if not cached(pending[0]):  # its process stopped before it was done
+                train([pending[0]])
+        pending.pop(0)
     if dist is not None:
         dist.barrier()  # every rank's experts are on disk
-    for i in missing:
-        found[i] = Trajectory(paths[i])
-    log(f"{num} expert trajectories ({len(missing)} trained now, {num - len(missing)} from the cache in {cache.root / 'edf-expert'})")
-    return [found[i] for i in range(num)]
+    now = len(trained) + len([i for i in missing if i not in mine])  # torchrun: the other ranks' count as this job's
+    log(f"{num} expert trajectories ({now} trained now, {num - now} from the cache in {cache.root / 'edf-expert'})")
+    return [Trajectory(paths[i]) for i in range(num)]
