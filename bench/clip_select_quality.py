@@ -28,7 +28,8 @@ import argparse
 import time
 from pathlib import Path
 
-from _common import Results, RunSharing, auto_device, device_name, evaluate, mean_std, options_of, protocol_arguments
+from _common import (Results, RunSharing, auto_device, device_name, evaluate, in_parallel, mean_std, options_of, parallel_arguments,
+                     protocol_arguments)
 
 
 def random_from_pool(pool_path: Path, ipc: int, seed: int, out: Path) -> Path:
@@ -60,6 +61,7 @@ def main() -> None:
                     help="also clip_select's stage 1 alone (λ = 1: the top IPC by Q, no diversity): the CLIP ablation")
     ap.add_argument("--name", default="clip_select_quality", help="results/NAME.json (clip_select_quality-SUFFIX for another protocol)")
     protocol_arguments(ap, "bench-runs/clip_select")
+    parallel_arguments(ap)
     args = ap.parse_args()
     from ddcore.builtins.finished_runs import stage_io
 
@@ -82,17 +84,19 @@ def main() -> None:
                          options=options, evaluate=False)
                 seconds = time.perf_counter() - started
                 pool = stage_io(out, "clip_select", "selector", "")[0]  # the scored pool the selection received
-                clip = evaluate(out, dataset, args.nets, args.epochs, baseline=random_real is None)
-                random_real = clip.get("random") or random_real
-                accs = []
-                for k in range(args.draws):
-                    drawn = random_from_pool(pool, ipc, args.seed + 1000 + k, out / f"random-{k}.safetensors")
-                    accs += evaluate(drawn, dataset, args.nets, args.epochs, baseline=False)["distilled"]["accuracies"]
-                stage1 = None
                 if args.stage1:  # the same pool (its stages reused), stage 2's diversity switched off
                     runs.run(out.with_name(out.name + "-stage1"), plugins=plugins, dataset=dataset, ipc=ipc, seed=args.seed,
                              pool_factor=args.pool_factor, preset=preset, options=[*options, "clip_select.lam=1"], evaluate=False)
-                    stage1 = evaluate(out.with_name(out.name + "-stage1"), dataset, args.nets, args.epochs, baseline=False)["distilled"]
+                # the row's evaluations are independent `dd eval` runs: --jobs of them at a time
+                sets = {"clip": (out, random_real is None)}
+                sets |= {k: (random_from_pool(pool, ipc, args.seed + 1000 + k, out / f"random-{k}.safetensors"), False) for k in range(args.draws)}
+                sets |= {"stage1": (out.with_name(out.name + "-stage1"), False)} if args.stage1 else {}
+                done: dict = {}
+                in_parallel(args.jobs, list(sets), lambda name: done.__setitem__(
+                    name, evaluate(sets[name][0], dataset, args.nets, args.epochs, baseline=sets[name][1])))
+                clip, stage1 = done["clip"], done.get("stage1", {}).get("distilled")
+                random_real = clip.get("random") or random_real
+                accs = [a for k in range(args.draws) for a in done[k]["distilled"]["accuracies"]]
                 row = results.add(dataset=dataset, ipc=ipc, pool=f"{source} ×{args.pool_factor}", random_from_pool=accs,
                                   clip_select=clip["distilled"], **({"clip_stage1": stage1} if stage1 else {}), random=random_real,
                                   eval_protocol=clip["protocol"], zero_shot_agreement=zero_shot_agreement(pool), wall_seconds=round(seconds, 1))
