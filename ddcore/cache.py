@@ -109,27 +109,34 @@ class Cache:
         """Where a folder entry lives once published (it may not exist yet)."""
         return self.root / kind / spec_key(kind, spec)
 
-    def get_or_create_dir(self, kind: str, spec: dict[str, Any], build: Callable[[Path], None]) -> Path:
-        """A folder entry: ``build(tmp_dir)`` fills a temporary folder that is then renamed."""
+    def get_or_create_dir(self, kind: str, spec: dict[str, Any], build: Callable[[Path], None],
+                          log: Callable[[str], None] | None = None) -> Path:
+        """A folder entry: ``build(tmp_dir)`` fills a temporary folder that is then renamed. One
+        process builds it at a time (``ddcore.claimed``): another that needs it meanwhile waits
+        (``log`` hears that once), then takes the finished folder."""
+        from .builtins.cache_claims import claimed
+
         final = self.dir_for(kind, spec)
         if self.checked_dir(kind, spec) is not None:
             return final
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-        try:
-            build(tmp)
-            sizes = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}
-            (tmp / "spec.json").write_text(json.dumps({"kind": kind, "spec": spec, "sizes": sizes}, indent=2, sort_keys=True, default=str))
-            os.replace(tmp, final)
-        except Exception as exc:
-            from .atomic import DiskFull, is_disk_full
+        with claimed(self, kind, spec, log=log):
+            if self.checked_dir(kind, spec) is not None:  # built by the process this one waited for
+                return final
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+            try:
+                build(tmp)
+                sizes = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}
+                (tmp / "spec.json").write_text(json.dumps({"kind": kind, "spec": spec, "sizes": sizes}, indent=2, sort_keys=True, default=str))
+                os.replace(tmp, final)
+            except Exception as exc:
+                from .atomic import DiskFull, is_disk_full
 
-            if is_disk_full(exc):
-                raise DiskFull(final, 0, sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())) from None
-            raise
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+                if is_disk_full(exc):
+                    raise DiskFull(final, 0, sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())) from None
+                raise
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
         return final
 
     def checked_dir(self, kind: str, spec: dict[str, Any]) -> Path | None:

@@ -57,14 +57,8 @@ class PluginRecord:
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "version": self.version, "distribution": self.distribution,
-                               "builtin": self.builtin}
-        if self.error:
-            out["error"] = self.error
-        else:
-            out["hooks"] = self.hooks
-            out["components"] = self.components
-        return out
+        loaded = {"error": self.error} if self.error else {"hooks": self.hooks, "components": self.components}
+        return {"name": self.name, "version": self.version, "distribution": self.distribution, "builtin": self.builtin, **loaded}
 
 
 @dataclass
@@ -292,9 +286,9 @@ class PluginManager:
 
 def _entry(table: str, what: str, args: tuple, plugin: str) -> tuple[str, Any]:
     """(name, value) of one ``register(...)`` call, checked."""
-    if table == "options":
-        from .options import check_options_model
+    from .options import check_options_model
 
+    if table == "options":
         key, value = args
         check_options_model(plugin, key, value)
         return key, value
@@ -303,8 +297,6 @@ def _entry(table: str, what: str, args: tuple, plugin: str) -> tuple[str, Any]:
     if not key or not isinstance(key, str):
         raise PluginError(plugin, f"registered a {what} without a name")
     if table == "evaluator" and getattr(value, "options", None) is not None:
-        from .options import check_options_model
-
         check_options_model(plugin, f"eval ({key})", value.options)
     return key, value
 

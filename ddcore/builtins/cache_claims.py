@@ -10,9 +10,10 @@ it ends, so a killed build never blocks the next one; the lock files stay (they 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ddcore.cache import Cache, spec_key
+if TYPE_CHECKING:
+    from ddcore.cache import Cache
 
 
 @contextmanager
@@ -23,7 +24,7 @@ def claimed(cache: Cache, kind: str, spec: dict[str, Any], wait: bool = True,
     hears one line when this process has to wait."""
     import fcntl
 
-    path = cache.root / kind / f"{spec_key(kind, spec)}.lock"
+    path = cache.dir_for(kind, spec).with_suffix(".lock")  # <kind>/<key>.lock: the entry's own key
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         try:

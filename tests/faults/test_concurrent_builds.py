@@ -65,3 +65,27 @@ def test_two_runs_that_need_the_same_classifier_at_once_train_it_once(tmp_path):
     assert len(trained) == 1, logs
     assert any("from the cache" in m for m in logs[1 - trained[0]])
     assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
+
+
+def test_two_callers_that_need_the_same_folder_entry_at_once_build_it_once(tmp_path):
+    cache, builds, heard = Cache(tmp_path), [], []
+    started = threading.Event()
+
+    def build(folder) -> None:
+        builds.append(folder)
+        started.set()
+        threading.Event().wait(1.0)  # long enough for the other caller to arrive while this one builds
+        (folder / "weights.bin").write_bytes(b"x" * 10)
+
+    def need() -> None:
+        cache.get_or_create_dir("folders", {"a": 1}, build, log=heard.append)
+
+    first = threading.Thread(target=need)
+    first.start()
+    started.wait(30)
+    second = threading.Thread(target=need)
+    second.start()
+    for t in (first, second):
+        t.join(60)
+    assert len(builds) == 1 and len(heard) == 1 and "waiting for it" in heard[0]
+    assert (cache.checked_dir("folders", {"a": 1}) / "weights.bin").read_bytes() == b"x" * 10

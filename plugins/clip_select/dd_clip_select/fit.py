@@ -67,23 +67,18 @@ def _spec(data: RealData, settings: FitSettings, templates: list[str], seed: int
 
 def fit_clip(cache: Cache, data: RealData, settings: FitSettings, templates: list[str], seed: int, device: torch.device,
              log: Callable[[str], None] = logging.getLogger("ddcore.clip_select").info, quiet: bool = False) -> Path:
-    """The ``local-dir`` folder of the fitted model; trains it on first use."""
-    from ddcore import claimed
-
+    """The ``local-dir`` folder of the fitted model; trains it on first use (once, when several processes need it at once)."""
     spec = _spec(data, settings, templates, seed)
-    found = cache.checked_dir(CACHE_KIND, spec)
-    if found is not None:
-        return found
-    with claimed(cache, CACHE_KIND, spec, log=log):  # another process fitting the same model: wait, then take its folder
-        found = cache.checked_dir(CACHE_KIND, spec)
-        if found is not None:
-            return found
-        final = cache.dir_for(CACHE_KIND, spec)
+    final = cache.dir_for(CACHE_KIND, spec)
+    partial = final.with_name(final.name + ".partial.pt")  # each epoch: a killed fit continues from it
+
+    def build(folder: Path) -> None:
         log(f"fitting a small open_clip model on {len(data.train_labels)} real images for {settings.epochs} epochs "
             f"(captions from {len(templates)} templates; cached in {final.parent})")
-        partial = final.with_name(final.name + ".partial.pt")  # each epoch: a killed fit continues from it
-        path = cache.get_or_create_dir(CACHE_KIND, spec, lambda tmp: _train(tmp, data, settings, templates, seed, device, log, quiet, partial))
-        partial.unlink(missing_ok=True)
+        _train(folder, data, settings, templates, seed, device, log, quiet, partial)
+
+    path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
+    partial.unlink(missing_ok=True)
     return path
 
 

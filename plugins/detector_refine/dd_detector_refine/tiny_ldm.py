@@ -98,23 +98,19 @@ def to_vae_range(images01: torch.Tensor) -> torch.Tensor:
 
 def train_tiny_ldm(cache: Cache, data: RealData, settings: TinyLdmSettings, seed: int, device: torch.device,
                    log: Callable[[str], None] = logging.getLogger("ddcore.detector_refine").info, quiet: bool = False) -> Path:
-    """The folder of the trained generator; trains (or resumes training) on first use."""
-    from ddcore import claimed
-
+    """The folder of the trained generator; trains (or resumes training) on first use (once, when
+    several processes need it at once)."""
     spec = cache_spec(data, settings, seed)
-    found = cache.checked_dir(CACHE_KIND, spec)
-    if found is not None:
-        return found
-    with claimed(cache, CACHE_KIND, spec, log=log):  # another process training the same generator: wait, then take its folder
-        found = cache.checked_dir(CACHE_KIND, spec)
-        if found is not None:
-            return found
-        final = cache.dir_for(CACHE_KIND, spec)
-        partial = final.with_name(final.name + ".partial.pt")
+    final = cache.dir_for(CACHE_KIND, spec)
+    partial = final.with_name(final.name + ".partial.pt")
+
+    def build(folder: Path) -> None:
         log(f"training the small latent diffusion generator on {len(data.train_labels)} real images "
             f"({settings.vae_epochs} VAE + {settings.unet_epochs} UNet epochs; cached in {final.parent}, resumable)")
-        path = cache.get_or_create_dir(CACHE_KIND, spec, lambda tmp: _train(data, settings, seed, device, partial, log, quiet).save(tmp))
-        partial.unlink(missing_ok=True)
+        _train(data, settings, seed, device, partial, log, quiet).save(folder)
+
+    path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
+    partial.unlink(missing_ok=True)
     return path
 
 
