@@ -62,7 +62,7 @@ def test_tiny_imagenet_is_read_in_its_own_layout(tmp_path):
     """train/<wnid>/images/*.JPEG and val/images/ with val_annotations.txt, as Tiny-ImageNet unpacks."""
     from PIL import Image
 
-    root, rng = tmp_path / "tiny-imagenet-200", np.random.default_rng(0)
+    root = tmp_path / "tiny-imagenet-200"
     wnids, notes = ["n01443537", "n01629819", "n01641577"], []
     for c, wnid in enumerate(wnids):
         (root / "train" / wnid / "images").mkdir(parents=True)
