@@ -99,11 +99,12 @@ def settings_for(protocol: EvalOptions, lr: float, device: torch.device):
 
 class FinishedNets:
     """The accuracies of networks an interrupted evaluation already trained, kept in
-    ``eval.partial.json`` beside the set (main rank) and used only for the same set and protocol:
-    a killed evaluation, evaluated again, loses at most the network it was training."""
+    ``eval.partial-ID.json`` beside the set (main rank; ID names the set and protocol, so evaluations
+    of other sets in the same folder running at the same time keep records of their own) and used only
+    for the same set and protocol: a killed evaluation, evaluated again, loses at most the network it was training."""
 
     def __init__(self, folder: Path | None, identity: str, dist: Dist | None = None):
-        self.path = folder / "eval.partial.json" if folder is not None else None
+        self.path = folder / f"eval.partial-{identity[:12]}.json" if folder is not None else None
         self.identity, self.writes, self.done = identity, dist is None or dist.is_main, {}
         try:
             saved = json.loads(self.path.read_text()) if self.path is not None and self.path.exists() else {}

@@ -119,7 +119,9 @@ def test_a_damaged_record_of_finished_networks_means_they_train_again(tmp_path):
 
     FinishedNets(tmp_path, "id").put("eval net", 0, 0.5)
     assert FinishedNets(tmp_path, "id").get("eval net", 0) == 0.5 and FinishedNets(tmp_path, "other").get("eval net", 0) is None
-    (tmp_path / "eval.partial.json").write_text('{"identity": "id", "accur')
+    FinishedNets(tmp_path, "other").put("eval net", 0, 0.7)  # another set's evaluation in the same folder keeps its own record
+    assert FinishedNets(tmp_path, "id").get("eval net", 0) == 0.5
+    FinishedNets(tmp_path, "id").path.write_text('{"identity": "id", "accur')
     assert FinishedNets(tmp_path, "id").get("eval net", 0) is None
 
 
