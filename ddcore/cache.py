@@ -94,16 +94,20 @@ class Cache:
                                             path, str(why).splitlines()[0][:200], aside.name)
         return None
 
-    def get_or_create(
-        self, kind: str, spec: dict[str, Any], build: Callable[[], dict[str, torch.Tensor]]
-    ) -> dict[str, torch.Tensor]:
-        """Load the entry, or build, save and return it."""
+    def get_or_create(self, kind: str, spec: dict[str, Any], build: Callable[[], dict[str, torch.Tensor]],
+                      log: Callable[[str], None] | None = None) -> dict[str, torch.Tensor]:
+        """Load the entry, or build, save and return it; built by one process at a time, as
+        ``get_or_create_dir``: another one that needs it meanwhile waits, then loads it."""
+        from .builtins.cache_claims import claimed
+
         found = self.load(kind, spec)
-        if found is not None:
-            return found
-        tensors = build()
-        self.save(kind, spec, tensors)
-        return tensors
+        if found is None:
+            with claimed(self, kind, spec, log=log):
+                found = self.load(kind, spec)  # built by the process this one waited for
+                if found is None:
+                    found = build()
+                    self.save(kind, spec, found)
+        return found
 
     def dir_for(self, kind: str, spec: dict[str, Any]) -> Path:
         """Where a folder entry lives once published (it may not exist yet)."""

@@ -67,25 +67,33 @@ def test_two_runs_that_need_the_same_classifier_at_once_train_it_once(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
 
 
-def test_two_callers_that_need_the_same_folder_entry_at_once_build_it_once(tmp_path):
-    cache, builds, heard = Cache(tmp_path), [], []
-    started = threading.Event()
+def test_two_callers_that_need_the_same_entry_at_once_build_it_once(tmp_path):
+    """Both ``get_or_create`` (tensors) and ``get_or_create_dir`` (a folder) claim the entry while building it."""
+    cache = Cache(tmp_path)
 
-    def build(folder) -> None:
-        builds.append(folder)
-        started.set()
-        threading.Event().wait(1.0)  # long enough for the other caller to arrive while this one builds
+    def slow(builds: list, started: threading.Event, make):
+        def build(*folder):
+            builds.append(1)
+            started.set()
+            threading.Event().wait(1.0)  # long enough for the other caller to arrive while this one builds
+            return make(*folder)
+        return build
+
+    def write_folder(folder) -> None:
         (folder / "weights.bin").write_bytes(b"x" * 10)
 
-    def need() -> None:
-        cache.get_or_create_dir("folders", {"a": 1}, build, log=heard.append)
-
-    first = threading.Thread(target=need)
-    first.start()
-    started.wait(30)
-    second = threading.Thread(target=need)
-    second.start()
-    for t in (first, second):
-        t.join(60)
-    assert len(builds) == 1 and len(heard) == 1 and "waiting for it" in heard[0]
-    assert (cache.checked_dir("folders", {"a": 1}) / "weights.bin").read_bytes() == b"x" * 10
+    for get, make in ((cache.get_or_create, lambda: {"x": torch.arange(3.0)}), (cache.get_or_create_dir, write_folder)):
+        builds, heard, started, got = [], [], threading.Event(), []
+        build = slow(builds, started, make)
+        first = threading.Thread(target=lambda: got.append(get("kind", {"a": 1}, build, log=heard.append)))
+        first.start()
+        started.wait(30)
+        second = threading.Thread(target=lambda: got.append(get("kind", {"a": 1}, build, log=heard.append)))
+        second.start()
+        for t in (first, second):
+            t.join(60)
+        assert len(builds) == 1 and len(heard) == 1 and "waiting for it" in heard[0], get.__name__
+        if get == cache.get_or_create:
+            assert len(got) == 2 and all(torch.equal(g["x"], torch.arange(3.0)) for g in got)
+        else:
+            assert got == [cache.checked_dir("kind", {"a": 1})] * 2 and (got[0] / "weights.bin").read_bytes() == b"x" * 10
