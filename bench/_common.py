@@ -52,7 +52,8 @@ def device_name() -> str:
 
 
 def environment(device) -> dict:
-    """Where a speed or memory bench ran: device, threads, torch, allocator settings, git commit."""
+    """Where a speed or memory bench ran: device, threads, the CPU's instruction set (AVX2, AVX512: CPU numbers
+    differ in the last bits between them), torch, allocator settings, git commit."""
     import os
     import platform
 
@@ -62,7 +63,8 @@ def environment(device) -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
     return {"device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "git_commit": commit.stdout.strip() or None,
+            "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "git_commit": commit.stdout.strip() or None,
             "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")}}
 
 

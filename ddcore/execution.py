@@ -178,4 +178,5 @@ def run_facts(spec: RunSpec, plan: Plan, pm: PluginManager, data: RealData, reco
         "plugin_versions": {name: pm.records[name].version for name in plugins if name in pm.records},
         "ddcore_version": __version__, "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),  # CPU results depend on it: another count sums in another order
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # and on the instruction set its kernels use
     }

@@ -239,6 +239,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
             "test_split": f"{len(data.test_labels)} real test images ({data.split})",
             "device": str(device),
             "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # CPU kernels of another instruction set round differently
             "nets_trained": "together (batched)" if batched(protocol, device) else "one after another",
             "processes": dist.world_size if dist is not None else 1,
         },
