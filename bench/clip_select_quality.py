@@ -25,6 +25,7 @@ computed once for them). Prints a markdown table and writes ``bench/results/clip
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -63,6 +64,8 @@ def main() -> None:
     protocol_arguments(ap, "bench-runs/clip_select")
     parallel_arguments(ap)
     args = ap.parse_args()
+    if args.threads:  # every `dd` subprocess below inherits it
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     from ddcore.builtins.finished_runs import stage_io
 
     print(f"# clip_select_quality: pool_factor {args.pool_factor}; K = {args.nets} nets × {args.epochs} epochs (eval.model convnet: "

@@ -56,10 +56,6 @@ class FitSettings:
                              "layers": self.text_layers}}
 
 
-def fitted_dir(cache: Cache, data: RealData, settings: FitSettings, templates: list[str], seed: int) -> Path:
-    return cache.dir_for(CACHE_KIND, _spec(data, settings, templates, seed))
-
-
 def _spec(data: RealData, settings: FitSettings, templates: list[str], seed: int) -> dict:
     return {"data": data.fingerprint(), "settings": asdict(settings), "templates": templates, "classes": list(data.class_names),
             "seed": seed, "code": CODE_VERSION}
@@ -76,9 +72,12 @@ def fit_clip(cache: Cache, data: RealData, settings: FitSettings, templates: lis
         log(f"fitting a small open_clip model on {len(data.train_labels)} real images for {settings.epochs} epochs "
             f"(captions from {len(templates)} templates; cached in {final.parent})")
         _train(folder, data, settings, templates, seed, device, log, quiet, partial)
+        built.append(folder)
 
+    built: list[Path] = []
     path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
-    partial.unlink(missing_ok=True)
+    if built:  # this call fitted it: its resume file is done with
+        partial.unlink(missing_ok=True)
     return path
 
 

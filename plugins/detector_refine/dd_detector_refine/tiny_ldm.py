@@ -108,9 +108,12 @@ def train_tiny_ldm(cache: Cache, data: RealData, settings: TinyLdmSettings, seed
         log(f"training the small latent diffusion generator on {len(data.train_labels)} real images "
             f"({settings.vae_epochs} VAE + {settings.unet_epochs} UNet epochs; cached in {final.parent}, resumable)")
         _train(data, settings, seed, device, partial, log, quiet).save(folder)
+        built.append(folder)
 
+    built: list[Path] = []
     path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
-    partial.unlink(missing_ok=True)
+    if built:  # this call trained it: its resume file is done with
+        partial.unlink(missing_ok=True)
     return path
 
 
