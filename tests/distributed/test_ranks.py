@@ -50,3 +50,20 @@ def test_a_failing_rank_ends_the_other_in_bounded_time(tmp_path):
     assert time.monotonic() - started < 90
     assert procs[1].returncode != 0 and "fails on purpose" in procs[1].stderr
     assert procs[0].returncode != 0  # it did not wait forever at the barrier
+
+
+@pytest.mark.parametrize("message", [
+    "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error [127.0.0.1]:438: Connection reset by peer.",
+    "[../third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 60000ms for recv operation to complete",
+    "Connection closed by peer [127.0.0.1]:29500",
+])
+def test_a_collective_that_lost_its_peer_becomes_the_one_sentence(monkeypatch, message):
+    """Whichever way gloo words the torn connection (it depends on which rank closed it first), rank 0
+    says why it stopped in one sentence rather than a traceback; other errors stay what they are."""
+    from ddcore import distributed
+
+    monkeypatch.setattr(distributed, "_current", distributed.Dist(0, 2, 0, "gloo"))
+    assert str(distributed.peer_failed(RuntimeError(message))) == distributed.PEER_STOPPED
+    assert distributed.peer_failed(RuntimeError("shape mismatch in layer 3")) is None
+    monkeypatch.setattr(distributed, "_current", distributed.Dist())
+    assert distributed.peer_failed(RuntimeError(message)) is None
