@@ -34,7 +34,7 @@ _EXPORTS = {
     "ddcore.progress": "progress_bar",
     "ddcore.atomic": "atomic_path",
     "ddcore.builtins.training": "TrainSettings train_classifier data_rows classification_loss soft_cross_entropy accuracy "
-                                "predict autocast save_progress load_progress",
+                                "predict autocast save_progress load_progress progress_file",
     "ddcore.builtins.batched": "train_classifier_batched batchable",
     "ddcore.builtins.collectives": "all_reduce_ all_gather_objects broadcast_object gather_rows gather_by_index "
                                    "sum_across_ranks reduce_gradient",

@@ -16,7 +16,7 @@ from .builtins.classifier import real_data_classifier
 from .builtins.finished_runs import for_display, stage_sets
 from .builtins.images import save_before_after, save_grid, to_pixels, write_grids
 from .builtins.training import (
-    TrainSettings, accuracy, autocast, classification_loss, data_rows, load_progress, predict, save_progress, soft_cross_entropy,
+    TrainSettings, accuracy, autocast, classification_loss, data_rows, load_progress, predict, progress_file, save_progress, soft_cross_entropy,
     train_classifier,
 )
 from .cache import Cache
@@ -39,7 +39,7 @@ __all__ = [
     "Scorer", "Selector", "Modifier", "Evaluator", "MatchingTerms", "PixelGradients", "StageReport", "Options",
     "Cache", "Dist", "distributed_context", "stage_sets", "for_display", "get_plugin_manager", "progress_bar",
     "atomic_path", "TrainSettings", "train_classifier", "data_rows", "classification_loss",
-    "soft_cross_entropy", "accuracy", "predict", "autocast", "save_progress", "load_progress", "train_classifier_batched", "batchable",
+    "soft_cross_entropy", "accuracy", "predict", "autocast", "save_progress", "load_progress", "progress_file", "train_classifier_batched", "batchable",
     "all_reduce_", "all_gather_objects", "broadcast_object", "gather_rows", "gather_by_index", "sum_across_ranks",
     "reduce_gradient", "dsa", "Draws", "DSAParams", "load_weights", "real_data_classifier", "claimed", "to_pixels", "save_grid", "save_before_after",
     "write_grids"

@@ -18,7 +18,7 @@ from ddcore.models import architecture_fingerprint, build_model
 from ddcore.progress import progress_bar
 from .augment import Draws
 from .cache_claims import claimed
-from .training import TrainSettings, accuracy, data_rows, train_classifier
+from .training import TrainSettings, accuracy, data_rows, progress_file, train_classifier
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddcore.cache import Cache
@@ -65,7 +65,7 @@ def _train(cache: Cache, spec: dict, net: nn.Module, data: RealData, model: str,
     g = Draws.seeded(derive_seed(seed, "train", model), device)  # DSA drawn where the images are
     bar = lambda it: progress_bar(it, desc=f"train {model}", quiet=quiet)  # noqa: E731
     entry = cache.file_for("classifier", spec)
-    partial = entry.with_name(f"{entry.stem}.partial.pt")  # each epoch: a killed run continues from it
+    partial = progress_file(cache, "classifier", spec)  # each epoch: a killed run continues from it
     if partial.exists():
         log(f"continuing the interrupted training of the {model} classifier from {partial}")
     train_classifier(net, data_rows(data, device), data.train_labels, settings, g, device, progress=bar, resume_file=partial)

@@ -132,6 +132,7 @@ class FinishedNets:
     def clear(self) -> None:
         if self.path is not None and self.writes:
             self.path.unlink(missing_ok=True)
+            (self.path.parent / "eval.partial.json").unlink(missing_ok=True)  # the one record earlier versions kept, never read now
 
 
 def train_and_test(images: list[torch.Tensor], targets: list[torch.Tensor], data: RealData, protocol: EvalOptions, lr: float,

@@ -174,6 +174,14 @@ def train_classifier(
     return net.eval()
 
 
+def progress_file(cache, kind: str, spec: dict) -> Path:
+    """Where a long build of the cache entry ``(kind, spec)`` keeps its ``save_progress`` state,
+    beside the entry, so a killed build continues; the build deletes it once its entry is written."""
+    from ddcore.cache import spec_key
+
+    return cache.root / kind / f"{spec_key(kind, spec)}.partial.pt"
+
+
 def save_progress(path: Path, state: dict) -> None:
     """A training loop's progress (state dicts, generator states, counters) written atomically,
     through a Python file so that a full disk is the one-sentence ENOSPC error."""

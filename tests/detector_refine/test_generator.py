@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 
+from ddcore import progress_file
 from ddcore.cache import Cache
 from ddcore.builtins.data.embedded import load_digits
 from dd_detector_refine.generator import load_tiny
@@ -68,7 +69,7 @@ def test_killed_generator_training_resumes_to_the_same_weights(tmp_path):
     data, settings = load_digits(), TinyLdmSettings(width=8, vae_epochs=1, unet_epochs=3)
     cut, whole = Cache(tmp_path / "cut"), Cache(tmp_path / "whole")
     final = cut.dir_for(CACHE_KIND, cache_spec(data, settings, 0))
-    partial = final.with_name(final.name + ".partial.pt")
+    partial = progress_file(cut, CACHE_KIND, cache_spec(data, settings, 0))
     proc = subprocess.Popen([sys.executable, "-m", "ddcore", "detector_refine", "train-generator", "--dataset", "digits",
                              "--width", "8", "--vae-epochs", "1", "--unet-epochs", "3", "--device", "cpu", "--cache-dir", str(cut.root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -125,6 +125,18 @@ def test_a_damaged_record_of_finished_networks_means_they_train_again(tmp_path):
     assert FinishedNets(tmp_path, "id").get("eval net", 0) is None
 
 
+def test_a_finished_evaluation_removes_its_record_and_leaves_the_others(tmp_path):
+    """Clearing one set's record keeps a concurrent evaluation's; the single record older versions
+    wrote (never read now) goes too."""
+    from ddcore.builtins.evaluation import FinishedNets
+
+    mine, other = FinishedNets(tmp_path, "id"), FinishedNets(tmp_path, "other")
+    mine.put("eval net", 0, 0.5), other.put("eval net", 0, 0.7)
+    (tmp_path / "eval.partial.json").write_text("{}")
+    mine.clear()
+    assert not mine.path.exists() and other.path.exists() and not (tmp_path / "eval.partial.json").exists()
+
+
 def test_nan_in_a_stages_output_stops_the_run_before_anything_is_saved_for_it(tmp_path, dd):
     out = tmp_path / "run"
     proc = dd(*TOY, "--no-eval", "--out", str(out), env={"DD_TOY_FAULT": "nan"})

@@ -64,21 +64,18 @@ def _spec(data: RealData, settings: FitSettings, templates: list[str], seed: int
 def fit_clip(cache: Cache, data: RealData, settings: FitSettings, templates: list[str], seed: int, device: torch.device,
              log: Callable[[str], None] = logging.getLogger("ddcore.clip_select").info, quiet: bool = False) -> Path:
     """The ``local-dir`` folder of the fitted model; trains it on first use (once, when several processes need it at once)."""
+    from ddcore import progress_file
+
     spec = _spec(data, settings, templates, seed)
-    final = cache.dir_for(CACHE_KIND, spec)
-    partial = final.with_name(final.name + ".partial.pt")  # each epoch: a killed fit continues from it
+    partial = progress_file(cache, CACHE_KIND, spec)  # each epoch: a killed fit continues from it
 
     def build(folder: Path) -> None:
         log(f"fitting a small open_clip model on {len(data.train_labels)} real images for {settings.epochs} epochs "
-            f"(captions from {len(templates)} templates; cached in {final.parent})")
+            f"(captions from {len(templates)} templates; cached in {partial.parent})")
         _train(folder, data, settings, templates, seed, device, log, quiet, partial)
-        built.append(folder)
+        partial.unlink(missing_ok=True)  # the folder is complete: its resume file is done with
 
-    built: list[Path] = []
-    path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
-    if built:  # this call fitted it: its resume file is done with
-        partial.unlink(missing_ok=True)
-    return path
+    return cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
 
 
 def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], seed: int, device: torch.device,

@@ -100,21 +100,18 @@ def train_tiny_ldm(cache: Cache, data: RealData, settings: TinyLdmSettings, seed
                    log: Callable[[str], None] = logging.getLogger("ddcore.detector_refine").info, quiet: bool = False) -> Path:
     """The folder of the trained generator; trains (or resumes training) on first use (once, when
     several processes need it at once)."""
+    from ddcore import progress_file
+
     spec = cache_spec(data, settings, seed)
-    final = cache.dir_for(CACHE_KIND, spec)
-    partial = final.with_name(final.name + ".partial.pt")
+    partial = progress_file(cache, CACHE_KIND, spec)
 
     def build(folder: Path) -> None:
         log(f"training the small latent diffusion generator on {len(data.train_labels)} real images "
-            f"({settings.vae_epochs} VAE + {settings.unet_epochs} UNet epochs; cached in {final.parent}, resumable)")
+            f"({settings.vae_epochs} VAE + {settings.unet_epochs} UNet epochs; cached in {partial.parent}, resumable)")
         _train(data, settings, seed, device, partial, log, quiet).save(folder)
-        built.append(folder)
+        partial.unlink(missing_ok=True)  # the folder is complete: its resume file is done with
 
-    built: list[Path] = []
-    path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
-    if built:  # this call trained it: its resume file is done with
-        partial.unlink(missing_ok=True)
-    return path
+    return cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
 
 
 @dataclass
