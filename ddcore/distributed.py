@@ -113,14 +113,14 @@ def _stopped(signum, frame) -> None:
     raise PeerStopped(PEER_STOPPED)
 
 
-# How a collective reports a lost process: any gloo transport error (its connection "closed" or
-# "reset by peer", depending on who tore it down first), NCCL's errors, a collective's time-out.
+# How a collective (a RuntimeError, never an OSError) reports a lost process: any gloo transport error
+# (its connection "closed" or "reset by peer", depending on who tore it down first), NCCL's, a time-out.
 LOST_PEER_MARKS = ("gloo/transport", "by peer", "Broken pipe", "NCCL", "imed out")
 
 
 def peer_failed(exc: BaseException) -> DDError | None:
     """One sentence when ``exc`` is a collective that lost another process of this torchrun job."""
-    if _current is None or not _current.active or not any(k in str(exc) for k in LOST_PEER_MARKS):
+    if _current is None or not _current.active or isinstance(exc, OSError) or not any(k in str(exc) for k in LOST_PEER_MARKS):
         return None
     return DDError(PEER_STOPPED)
 

@@ -73,9 +73,10 @@ def fit_clip(cache: Cache, data: RealData, settings: FitSettings, templates: lis
         log(f"fitting a small open_clip model on {len(data.train_labels)} real images for {settings.epochs} epochs "
             f"(captions from {len(templates)} templates; cached in {partial.parent})")
         _train(folder, data, settings, templates, seed, device, log, quiet, partial)
-        partial.unlink(missing_ok=True)  # the folder is complete: its resume file is done with
 
-    return cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
+    path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
+    partial.unlink(missing_ok=True)  # the entry is published (by this call or another): its resume file is done with
+    return path
 
 
 def _train(folder: Path, data: RealData, s: FitSettings, templates: list[str], seed: int, device: torch.device,

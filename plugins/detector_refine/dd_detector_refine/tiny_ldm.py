@@ -109,9 +109,10 @@ def train_tiny_ldm(cache: Cache, data: RealData, settings: TinyLdmSettings, seed
         log(f"training the small latent diffusion generator on {len(data.train_labels)} real images "
             f"({settings.vae_epochs} VAE + {settings.unet_epochs} UNet epochs; cached in {partial.parent}, resumable)")
         _train(data, settings, seed, device, partial, log, quiet).save(folder)
-        partial.unlink(missing_ok=True)  # the folder is complete: its resume file is done with
 
-    return cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
+    path = cache.get_or_create_dir(CACHE_KIND, spec, build, log=log)
+    partial.unlink(missing_ok=True)  # the entry is published (by this call or another): its resume file is done with
+    return path
 
 
 @dataclass
