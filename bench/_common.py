@@ -59,12 +59,13 @@ def environment(device) -> dict:
 
     import torch
 
+    from ddcore.builtins.training import cpu_numerics
+
     device = torch.device(device)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent)
     return {"device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "git_commit": commit.stdout.strip() or None,
+            **cpu_numerics(), "torch": torch.__version__, "git_commit": commit.stdout.strip() or None,
             "allocator_env": {k: os.environ.get(k) for k in ("MALLOC_ARENA_MAX", "MALLOC_TOP_PAD_")}}
 
 

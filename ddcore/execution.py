@@ -168,6 +168,7 @@ def run_facts(spec: RunSpec, plan: Plan, pm: PluginManager, data: RealData, reco
     import torch
 
     from . import __version__
+    from .builtins.training import cpu_numerics
 
     plugins = dict.fromkeys([*(s.plugin for s in plan.stages), *(a.split(":")[0] for a in plan.active_plugins)])
     return {
@@ -177,6 +178,5 @@ def run_facts(spec: RunSpec, plan: Plan, pm: PluginManager, data: RealData, reco
         "evaluator": spec.evaluator,
         "plugin_versions": {name: pm.records[name].version for name in plugins if name in pm.records},
         "ddcore_version": __version__, "torch_version": torch.__version__,
-        "threads": torch.get_num_threads(),  # CPU results depend on it: another count sums in another order
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # and on the instruction set its kernels use
+        **cpu_numerics(),
     }

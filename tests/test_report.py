@@ -36,6 +36,10 @@ def test_report_shows_images_stages_evaluation_curves_and_manifest(tmp_path, dd)
     assert "kept 20 of 60 images" in text and "0. toy (synthesizer)" in text and "1. random (select)" in text
     assert "toy made 60 images." in text  # the toy plugin's report_stage section
     assert "&quot;ddcore_version&quot;" in text  # the manifest
+    from ddcore.builtins.training import cpu_numerics
+
+    here = cpu_numerics()  # what CPU results depend on, recorded where the set and its evaluation are
+    assert {k: json.loads((run / "manifest.json").read_text())[k] for k in here} == here == {k: e["protocol"][k] for k in here}
 
 
 def test_report_of_a_folder_without_a_run_is_one_sentence(tmp_path, dd):

@@ -222,6 +222,8 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
 
     from ddcore.context import derive_seed
 
+    from .training import cpu_numerics
+
     started = time.perf_counter()
     learned = dset.lr is not None and protocol.use_learned_lr
     lr = float(dset.lr) if learned else protocol.lr
@@ -239,8 +241,7 @@ def evaluate(dset: DistilledSet, data: RealData, protocol: EvalOptions, device: 
             "metric": "final-epoch test accuracy (%), mean ± population std over num_nets networks",
             "test_split": f"{len(data.test_labels)} real test images ({data.split})",
             "device": str(device),
-            "threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # CPU kernels of another instruction set round differently
+            **cpu_numerics(),
             "nets_trained": "together (batched)" if batched(protocol, device) else "one after another",
             "processes": dist.world_size if dist is not None else 1,
         },

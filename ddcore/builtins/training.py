@@ -174,9 +174,16 @@ def train_classifier(
     return net.eval()
 
 
+def cpu_numerics() -> dict:
+    """What a result computed on a CPU depends on beyond its seeds, for manifests and result files:
+    the thread count (another count sums in another order) and the instruction set torch's kernels
+    use (AVX2 and AVX512 round differently)."""
+    return {"threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def progress_file(cache, kind: str, spec: dict) -> Path:
     """Where a long build of the cache entry ``(kind, spec)`` keeps its ``save_progress`` state,
-    beside the entry, so a killed build continues; the build deletes it once its entry is written."""
+    beside the entry, so a killed build continues; deleted once the entry is published."""
     from ddcore.cache import spec_key
 
     return cache.root / kind / f"{spec_key(kind, spec)}.partial.pt"

@@ -68,8 +68,8 @@ def test_killed_generator_training_resumes_to_the_same_weights(tmp_path):
 
     data, settings = load_digits(), TinyLdmSettings(width=8, vae_epochs=1, unet_epochs=3)
     cut, whole = Cache(tmp_path / "cut"), Cache(tmp_path / "whole")
-    final = cut.dir_for(CACHE_KIND, cache_spec(data, settings, 0))
-    partial = progress_file(cut, CACHE_KIND, cache_spec(data, settings, 0))
+    spec = cache_spec(data, settings, 0)
+    final, partial = cut.dir_for(CACHE_KIND, spec), progress_file(cut, CACHE_KIND, spec)
     proc = subprocess.Popen([sys.executable, "-m", "ddcore", "detector_refine", "train-generator", "--dataset", "digits",
                              "--width", "8", "--vae-epochs", "1", "--unet-epochs", "3", "--device", "cpu", "--cache-dir", str(cut.root)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
